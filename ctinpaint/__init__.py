@@ -1,0 +1,52 @@
+"""ctinpaint: remove artifacts from 3D micro-CT volumes and say how much to trust each fill.
+
+``import ctinpaint`` is cheap: the public names below are loaded from their
+modules on first use, so a command-line ``--help`` does not pay for Dask or torch.
+
+Modules
+-------
+io          open volumes lazily (TIFF, Zarr, OME-Zarr, NumPy, slice folders); save atomically
+intensity   robust percentile normalisation to the network's range and back
+phantom     the embedded synthetic SiC/diamond-like volume, with injected artifacts
+artifacts   artifact masks -> per-slice artifacts -> inpainting windows
+patches     training patches with holes, cut block-wise from artifact-free regions
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "open_volume": "ctinpaint.io",
+    "open_mask": "ctinpaint.io",
+    "save_volume": "ctinpaint.io",
+    "IntensityMapping": "ctinpaint.intensity",
+    "fit_intensity": "ctinpaint.intensity",
+    "make_phantom": "ctinpaint.phantom",
+    "add_artifacts": "ctinpaint.phantom",
+    "Artifact": "ctinpaint.artifacts",
+    "Window": "ctinpaint.artifacts",
+    "find_artifacts": "ctinpaint.artifacts",
+    "mask_from_boxes": "ctinpaint.artifacts",
+    "windows_for": "ctinpaint.artifacts",
+    "PatchSampler": "ctinpaint.patches",
+    "PatchBatch": "ctinpaint.patches",
+    "hole_masks": "ctinpaint.patches",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ctinpaint' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

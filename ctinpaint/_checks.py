@@ -1,0 +1,87 @@
+"""Argument checks shared by the public functions.
+
+Every public function validates its inputs first and raises ``TypeError`` (wrong
+kind of thing) or ``ValueError`` (right kind, bad value) with the argument's name
+in the message, so a user never has to read a traceback from deep inside NumPy,
+Dask or torch to learn what was wrong.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+
+import numpy as np
+
+#: Voxel types a volume may have. Others are refused rather than silently cast,
+#: because a silent cast (float64 -> float32, int32 -> int16) can lose data.
+SUPPORTED_DTYPES = (np.dtype("uint8"), np.dtype("uint16"), np.dtype("int16"), np.dtype("float32"))
+
+NAN_POLICIES = ("raise", "mask")
+
+
+def check_volume_dtype(dtype, *, name: str) -> np.dtype:
+    """Return ``dtype`` as a NumPy dtype if it is a supported voxel type."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name}: {dtype!r} is not a dtype") from exc
+    if dt not in SUPPORTED_DTYPES:
+        supported = ", ".join(str(d) for d in SUPPORTED_DTYPES)
+        raise TypeError(f"{name}: dtype {dt} is not supported (supported: {supported})")
+    return dt
+
+
+def check_int(value, *, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as ``int`` if it is an integer within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_float(value, *, name: str, minimum: float | None = None, maximum: float | None = None) -> float:
+    """Return ``value`` as a finite ``float`` within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_choice(value, choices: Iterable, *, name: str):
+    """Return ``value`` if it is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_axis(axis, *, ndim: int = 3, name: str = "axis") -> int:
+    """Return ``axis`` normalised to ``0 .. ndim-1`` (negative values count from the end)."""
+    axis = check_int(axis, name=name, minimum=-ndim, maximum=ndim - 1)
+    return axis % ndim
+
+
+def check_patch_hole(patch, hole) -> tuple[int, int]:
+    """Check a patch size P and hole size l: integers with 1 <= l < P."""
+    patch = check_int(patch, name="patch", minimum=2)
+    hole = check_int(hole, name="hole", minimum=1)
+    if hole >= patch:
+        raise ValueError(f"hole ({hole}) must be smaller than patch ({patch}): the window needs known context around the hole")
+    return patch, hole
+
+
+def check_shapes_match(shape_a, shape_b, *, name_a: str, name_b: str) -> None:
+    """Raise if two array shapes differ."""
+    if tuple(shape_a) != tuple(shape_b):
+        raise ValueError(f"{name_b} shape {tuple(shape_b)} does not match {name_a} shape {tuple(shape_a)}")
