@@ -1,0 +1,267 @@
+"""Losses for training the inpainting GAN: adversarial, mode seeking, R1.
+
+Every function takes raw discriminator outputs (logits) and returns a scalar
+tensor; weights are applied by the training code. The sigmoid of the
+non-saturating loss is folded into ``softplus``/``logsigmoid``, which stay
+finite for any logit, where ``log(sigmoid(x))`` underflows to ``-inf`` for
+very negative ``x`` in float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ._checks import check_choice
+
+#: Weight of :func:`mode_seeking_loss` in the reference recipe (added to G's loss).
+MODE_SEEKING_WEIGHT = 0.05
+
+#: Kinds of :class:`AdversarialLoss`.
+ADVERSARIAL_KINDS = ("nonsaturating", "lsgan", "hinge")
+
+
+def _ns_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    # -log sigmoid(r) - log(1 - sigmoid(f)) = softplus(-r) + softplus(f)
+    return F.softplus(-real).mean() + F.softplus(fake).mean()
+
+
+def _ns_g(fake: torch.Tensor) -> torch.Tensor:
+    # -log sigmoid(f): non-saturating, strong gradient while D rejects the fakes.
+    return F.softplus(-fake).mean()
+
+
+def _ls_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (real - 1).square().mean() + 0.5 * fake.square().mean()
+
+
+def _ls_g(fake: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (fake - 1).square().mean()
+
+
+def _hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+
+
+def _hinge_g(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+_D_LOSSES = {"nonsaturating": _ns_d, "lsgan": _ls_d, "hinge": _hinge_d}
+_G_LOSSES = {"nonsaturating": _ns_g, "lsgan": _ls_g, "hinge": _hinge_g}
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """The two adversarial objectives of one GAN loss, from D's logits.
+
+    Means are over every element, so a patch discriminator's per-location
+    logits (B, 1, h, w) count like B * h * w samples.
+
+    ============== ======================================== ===========================
+    kind           d_loss(r, f)                             g_loss(f)
+    ============== ======================================== ===========================
+    nonsaturating  mean softplus(-r) + mean softplus(f)     mean softplus(-f)
+    lsgan          0.5 mean (r - 1)^2 + 0.5 mean f^2        0.5 mean (f - 1)^2
+    hinge          mean relu(1 - r) + mean relu(1 + f)      -mean f
+    ============== ======================================== ===========================
+
+    ``nonsaturating`` is the reference's loss (binary cross-entropy on
+    sigmoid(logit), G maximising log D(fake)); ``lsgan`` is the least-squares
+    GAN with 0/1 targets (Mao et al., 2017); ``hinge`` is the hinge loss used
+    with spectral normalisation (Miyato et al., 2018).
+
+    Parameters
+    ----------
+    kind : {"nonsaturating", "lsgan", "hinge"}
+
+    Examples
+    --------
+    >>> import math, torch
+    >>> loss = AdversarialLoss("nonsaturating")
+    >>> zeros = torch.zeros(4, 1)
+    >>> math.isclose(loss.d_loss(zeros, zeros).item(), 2 * math.log(2), rel_tol=1e-6)
+    True
+    >>> AdversarialLoss("hinge").g_loss(torch.tensor([[1.0], [3.0]])).item()
+    -2.0
+    """
+
+    kind: str = "nonsaturating"
+
+    def __post_init__(self):
+        check_choice(self.kind, ADVERSARIAL_KINDS, name="kind")
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """Discriminator loss: real patches towards "real", fakes towards "fake".
+
+        Parameters
+        ----------
+        real_logits : torch.Tensor, float (B, ...)
+            D's outputs on real patches.
+        fake_logits : torch.Tensor, float (B', ...)
+            D's outputs on composited fakes (detached from G for this step);
+            the same shape as ``real_logits`` after the batch dimension.
+
+        Returns
+        -------
+        torch.Tensor, float scalar
+        """
+        _check_logits(real_logits, "real_logits")
+        _check_logits(fake_logits, "fake_logits")
+        if real_logits.shape[1:] != fake_logits.shape[1:]:
+            raise ValueError(
+                f"fake_logits shape {tuple(fake_logits.shape)} does not match real_logits shape "
+                f"{tuple(real_logits.shape)} after the batch dimension"
+            )
+        return _D_LOSSES[self.kind](real_logits, fake_logits)
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        """Generator loss: fakes towards "real".
+
+        Parameters
+        ----------
+        fake_logits : torch.Tensor, float (B, ...)
+            D's outputs on composited fakes, with the graph back to G and C.
+
+        Returns
+        -------
+        torch.Tensor, float scalar
+        """
+        _check_logits(fake_logits, "fake_logits")
+        return _G_LOSSES[self.kind](fake_logits)
+
+
+def mode_seeking_loss(
+    fill_a: torch.Tensor,
+    fill_b: torch.Tensor,
+    z_a: torch.Tensor,
+    z_b: torch.Tensor,
+    eps: float = 1e-5,
+    *,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Mode-seeking regulariser: penalise fills that do not move when z moves.
+
+    "Mode seeking" (Mao et al., *Mode Seeking Generative Adversarial Networks
+    for Diverse Image Synthesis*, CVPR 2019). For two fills of the same
+    conditions from two noise batches::
+
+        ratio = mean|fill_a - fill_b| / mean|z_a - z_b|
+        loss  = 1 / (ratio + eps)
+
+    G minimises ``loss`` (scaled by :data:`MODE_SEEKING_WEIGHT` in the
+    reference recipe), i.e. maximises how far its output travels per unit of
+    noise: a generator that ignores z has ``ratio = 0`` and the largest loss.
+    Means are over the whole batch, as in the paper.
+
+    Compare only the pixels that get pasted: G's output outside the hole is
+    thrown away, and G could satisfy this term by varying those pixels alone.
+    Pass the hole pixels as ``mask``, or pass composites (whose known pixels
+    are identical and so add nothing to the numerator).
+
+    Parameters
+    ----------
+    fill_a, fill_b : torch.Tensor, float (B, ...)
+        Outputs of G for the same conditions with noise ``z_a`` and ``z_b``.
+    z_a, z_b : torch.Tensor, float (B, z_dim)
+    eps : float, default 1e-5
+        Keeps the loss finite when the fills are identical (then it is 1/eps).
+    mask : torch.Tensor, optional
+        Broadcastable to ``fill_a``; pixels with mask 1 are compared (the mean
+        of the numerator is over them). A mask with no pixel gives ratio 0.
+
+    Returns
+    -------
+    torch.Tensor, float scalar
+
+    Examples
+    --------
+    >>> import torch
+    >>> z_a, z_b = torch.zeros(2, 8), torch.ones(2, 8)
+    >>> fill = torch.full((2, 1, 4, 4), 0.5)
+    >>> round(mode_seeking_loss(fill, fill + 0.25, z_a, z_b).item(), 4)   # ratio 0.25
+    3.9998
+    """
+    for t, name in ((fill_a, "fill_a"), (fill_b, "fill_b"), (z_a, "z_a"), (z_b, "z_b")):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim < 1 or t.numel() == 0:
+            raise ValueError(f"{name} must be a non-empty floating-point tensor, got {_describe(t)}")
+    if fill_b.shape != fill_a.shape:
+        raise ValueError(f"fill_b shape {tuple(fill_b.shape)} does not match fill_a shape {tuple(fill_a.shape)}")
+    if z_b.shape != z_a.shape:
+        raise ValueError(f"z_b shape {tuple(z_b.shape)} does not match z_a shape {tuple(z_a.shape)}")
+    if z_a.shape[0] != fill_a.shape[0]:
+        raise ValueError(f"z_a has {z_a.shape[0]} rows but fill_a has {fill_a.shape[0]}: one z per fill")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+        raise ValueError(f"eps must be a positive number, got {eps!r}")
+    diff = (fill_a - fill_b).abs()
+    if mask is None:
+        fill_distance = diff.mean()
+    else:
+        if not isinstance(mask, torch.Tensor):
+            raise ValueError(f"mask must be a tensor, got {type(mask).__name__}")
+        try:
+            weights = mask.to(diff.dtype).expand_as(diff)
+        except RuntimeError as exc:
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not broadcast to fill_a shape {tuple(fill_a.shape)}") from exc
+        fill_distance = (diff * weights).sum() / weights.sum().clamp(min=1)
+    ratio = fill_distance / (z_a - z_b).abs().mean()
+    return 1 / (ratio + eps)
+
+
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """R1 gradient penalty: squared norm of D's input gradient on real data.
+
+    ``mean over samples of ||d sum(D(x)) / dx||^2`` (Mescheder et al., 2018).
+    Penalising D's slope at the data keeps it from growing sharp around the
+    real patches, which stabilises training. The graph is kept
+    (``create_graph=True``) so the penalty trains D; the usual weight is
+    gamma / 2, applied by the caller.
+
+    Parameters
+    ----------
+    real_logits : torch.Tensor, float (B, ...)
+        D's outputs on ``real_inputs``, computed with the graph.
+    real_inputs : torch.Tensor, float (B, ...)
+        The real patches D saw, with ``requires_grad=True`` set before D ran.
+
+    Returns
+    -------
+    torch.Tensor, float scalar
+        Zero when D does not depend on its input.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.rand(4, 1, 8, 8, requires_grad=True)
+    >>> logits = 3 * x.sum(dim=(1, 2, 3))                        # gradient 3 at every pixel
+    >>> r1_penalty(logits, x).item()                             # 64 pixels * 3^2
+    576.0
+    """
+    _check_logits(real_logits, "real_logits")
+    if not isinstance(real_inputs, torch.Tensor) or not real_inputs.is_floating_point():
+        raise ValueError(f"real_inputs must be a floating-point tensor, got {_describe(real_inputs)}")
+    if not real_inputs.requires_grad:
+        raise ValueError("real_inputs must require grad: call real_inputs.requires_grad_() before running D")
+    if not real_logits.requires_grad:
+        raise ValueError("real_logits has no graph: compute D(real_inputs) with gradients enabled")
+    if real_logits.shape[0] != real_inputs.shape[0]:
+        raise ValueError(
+            f"real_logits has {real_logits.shape[0]} rows but real_inputs has {real_inputs.shape[0]}"
+        )
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True, allow_unused=True)
+    if grad is None:  # D's output does not depend on its input at all
+        return real_logits.new_zeros(())
+    return grad.square().flatten(1).sum(dim=1).mean()
+
+
+def _check_logits(t, name: str) -> None:
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim < 1 or t.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty floating-point tensor (B, ...), got {_describe(t)}")
+
+
+def _describe(t) -> str:
+    if isinstance(t, torch.Tensor):
+        return f"{t.dtype} tensor of shape {tuple(t.shape)}"
+    return type(t).__name__

@@ -1,0 +1,848 @@
+"""The inpainting networks: conditioner C, generator G, discriminator D, and their config.
+
+A window is a P x P patch ``x`` with a mask ``hole`` (1 = unknown). Holes lie in
+the central l x l box at offset ``o = (P - l) // 2``. The conditioner sees the
+cropped patch ``y = x * (1 - hole)`` and the mask as two channels and runs once
+per window; the generator turns a noise vector ``z`` and that conditioning into
+the l x l content of the box, many times per window; the fill is pasted into
+the unknown pixels of the box and every known pixel passes through unchanged.
+The discriminator judges full P x P patches, real ``x`` against composited fakes.
+
+Two presets, both built by :func:`build_model` from a :class:`ModelConfig`:
+
+``seed``
+    The reference thesis architecture adapted to one grey channel plus the mask
+    and to P = 32 (P = 28, the thesis size, works too). C and D use ReLU, G uses
+    transposed convolutions with BatchNorm, D ends in a fully connected layer.
+``unet``
+    A stronger design aimed at honest uncertainty: a U-Net conditioner whose
+    skip connections keep the detail at the hole border, a generator that
+    receives ``z`` at every layer (per-channel modulation and spatial noise maps
+    computed from ``z``) and uses GroupNorm instead of BatchNorm, and a
+    spectrally normalised patch discriminator that also sees the mask.
+
+Parameter counts at the default geometry (P = 32, l = 18):
+
+======  ==========  =========  ===========  =========
+preset  C           G          D            total
+======  ==========  =========  ===========  =========
+seed    10,679      1,942,889  141,281      2,094,849
+unet    111,520     78,521     41,937       231,978
+======  ==========  =========  ===========  =========
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from ._checks import check_choice, check_int
+
+#: Names of the architectures a :class:`ModelConfig` can describe.
+PRESET_NAMES = ("seed", "unet")
+#: The preset used when none is named: chosen by held-out fill quality and calibration.
+DEFAULT_PRESET = "unet"
+
+# The reference's generator stack is fixed: five transposed convolutions that
+# grow 1 -> 5 -> 11 -> 13 -> 15 -> 18, so the seed preset only fills 18 x 18 boxes.
+_SEED_HOLE = 18
+# The reference conditioner maps 28 -> 18 with valid convolutions (-2, -4, -4);
+# each extra valid k5 convolution removes 4 more pixels, so P = 28 + 4k.
+_SEED_MIN_PATCH = 28
+# The reference's widths are fixed (C: 4, 8, 16; G: 64 ... 8; D: 16, 32, 32).
+_SEED_WIDTH = 4
+# C's output channels in the reference (3 x 18 x 18 = 972 conditioning values).
+_SEED_COND_CHANNELS = 3
+
+# unet preset: size of the style vector z is mapped to, and the channels of the
+# coarse spatial noise map computed from z (the fine map has one channel).
+_STYLE_DIM = 64
+_COARSE_NOISE_CHANNELS = 4
+# GroupNorm groups; every unet channel count is a multiple of 4 (width % 4 == 0).
+_GROUPS = 4
+_LEAKY_SLOPE = 0.2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of an inpainting GAN; saved as JSON with every checkpoint.
+
+    Use :func:`config_for` to start from a preset's defaults; the defaults of
+    the fields below are those of the ``seed`` preset.
+
+    Attributes
+    ----------
+    preset : {"seed", "unet"}
+        Which architecture.
+    patch : int
+        Patch side P. ``seed``: 28 + 4k (k >= 0; 32 by default). ``unet``: >= 8.
+    hole : int
+        Side l of the central box the generator fills. ``seed``: 18 only.
+        ``unet``: 4 <= l < P.
+    z_dim : int
+        Dimension of the noise vector z (>= 1).
+    width : int
+        Base channel count. ``seed``: must be 4 (the reference's fixed layer
+        widths). ``unet``: a multiple of 4; C uses width, 2 width, 4 width
+        channels, G 2 width and width, D width, 2 width, 4 width; C's
+        output (the conditioning) has width channels.
+
+    Raises
+    ------
+    TypeError
+        A field of the wrong type (``bool`` is not an integer).
+    ValueError
+        An unknown preset or a value the preset does not support; the message
+        names the field.
+
+    Examples
+    --------
+    >>> cfg = ModelConfig(preset="seed")
+    >>> cfg.patch, cfg.hole, cfg.z_dim
+    (32, 18, 200)
+    >>> ModelConfig.from_dict(cfg.to_dict()) == cfg
+    True
+    """
+
+    preset: str = "seed"
+    patch: int = 32
+    hole: int = 18
+    z_dim: int = 200
+    width: int = _SEED_WIDTH
+
+    def __post_init__(self):
+        if not isinstance(self.preset, str):
+            raise TypeError(f"preset must be a string, got {type(self.preset).__name__} {self.preset!r}")
+        check_choice(self.preset, PRESET_NAMES, name="preset")
+        for name in ("patch", "hole", "z_dim", "width"):
+            object.__setattr__(self, name, check_int(getattr(self, name), name=name, minimum=1))
+        if self.preset == "seed":
+            self._check_seed()
+        else:
+            self._check_unet()
+
+    def _check_seed(self):
+        if self.patch < _SEED_MIN_PATCH or (self.patch - _SEED_MIN_PATCH) % 4:
+            raise ValueError(f"patch must be 28 + 4k (k >= 0) for the seed preset, got {self.patch}")
+        if self.hole != _SEED_HOLE:
+            raise ValueError(f"hole must be {_SEED_HOLE} for the seed preset (its generator stack is fixed), got {self.hole}")
+        if self.width != _SEED_WIDTH:
+            raise ValueError(f"width must be {_SEED_WIDTH} for the seed preset (the reference's layer widths), got {self.width}")
+
+    def _check_unet(self):
+        if self.patch < 8:
+            raise ValueError(f"patch must be >= 8 for the unet preset (two downsamplings), got {self.patch}")
+        if not 4 <= self.hole < self.patch:
+            raise ValueError(f"hole must satisfy 4 <= hole < patch ({self.patch}) for the unet preset, got {self.hole}")
+        if self.width % _GROUPS:
+            raise ValueError(f"width must be a multiple of {_GROUPS} for the unet preset (GroupNorm groups), got {self.width}")
+
+    @property
+    def offset(self) -> int:
+        """Offset ``o = (patch - hole) // 2`` of the central box in both axes."""
+        return (self.patch - self.hole) // 2
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form; inverse of :meth:`from_dict`."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data) -> ModelConfig:
+        """Rebuild a config from :meth:`to_dict` output, strictly.
+
+        Parameters
+        ----------
+        data : dict
+            Exactly the fields of :class:`ModelConfig`.
+
+        Returns
+        -------
+        ModelConfig
+
+        Raises
+        ------
+        ValueError
+            ``data`` is not a dict, a key is missing or unknown, or a value has
+            the wrong type or is invalid; the message names the key.
+
+        Examples
+        --------
+        >>> ModelConfig.from_dict({"preset": "unet", "patch": 32, "hole": 18, "z_dim": 64, "width": 16}).width
+        16
+        >>> ModelConfig.from_dict({"preset": "seed", "patch": 32, "hole": 18, "z_dim": 200, "width": 4, "depth": 3})
+        Traceback (most recent call last):
+        ...
+        ValueError: model config: unknown key 'depth'
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"model config: expected a JSON object, got {type(data).__name__}")
+        names = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in names:
+                raise ValueError(f"model config: unknown key {key!r}")
+        for name in names:
+            if name not in data:
+                raise ValueError(f"model config: missing key {name!r}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            # check_int / the preset check start their message with the field name.
+            raise ValueError(f"model config: {exc}") from exc
+
+
+#: Default config of every preset, by name.
+PRESETS: dict[str, ModelConfig] = {
+    "seed": ModelConfig(preset="seed", patch=32, hole=18, z_dim=200, width=_SEED_WIDTH),
+    "unet": ModelConfig(preset="unet", patch=32, hole=18, z_dim=64, width=16),
+}
+
+
+def config_for(preset: str, /, **overrides) -> ModelConfig:
+    """A preset's default config with some fields replaced.
+
+    Parameters
+    ----------
+    preset : {"seed", "unet"}
+    **overrides
+        Fields of :class:`ModelConfig` other than ``preset``.
+
+    Returns
+    -------
+    ModelConfig
+
+    Raises
+    ------
+    ValueError
+        Unknown preset, unknown field, ``preset`` among the overrides, or a
+        value the preset does not support.
+
+    Examples
+    --------
+    >>> config_for("unet", width=8).width
+    8
+    """
+    check_choice(preset, PRESETS, name="preset")
+    names = {f.name for f in fields(ModelConfig)}
+    for key in overrides:
+        if key == "preset":
+            raise ValueError("overrides: 'preset' is chosen by the first argument")
+        if key not in names:
+            raise ValueError(f"overrides: unknown field {key!r}")
+    return replace(PRESETS[preset], **overrides)
+
+
+# --------------------------------------------------------------------------- seed
+
+
+class Conditioner(nn.Module):
+    """Reference conditioning network C (``seed`` preset).
+
+    Valid (unpadded) convolutions shrink the patch to the box: 2->4 k3,
+    4->8 k5, 8->16 k5, then ``(patch - 28) / 4`` more 16->16 k5 (one at P = 32),
+    then 1x1 convolutions 16->8->3; ReLU between layers, none after the last.
+    At P = 32: 32 -> 30 -> 26 -> 22 -> 18.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        A ``seed`` config.
+
+    Notes
+    -----
+    ``forward(y, hole)`` takes float (B, 1, P, P) tensors and returns
+    (B, 3, 18, 18). Shapes are not checked here; use
+    :meth:`InpaintingGAN.condition`, which checks them.
+    """
+
+    out_channels = _SEED_COND_CHANNELS
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        extra = (config.patch - _SEED_MIN_PATCH) // 4
+        layers = [nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 8, 5), nn.ReLU(), nn.Conv2d(8, 16, 5), nn.ReLU()]
+        for _ in range(extra):
+            layers += [nn.Conv2d(16, 16, 5), nn.ReLU()]
+        layers += [nn.Conv2d(16, 8, 1), nn.ReLU(), nn.Conv2d(8, _SEED_COND_CHANNELS, 1)]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, y: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        return self.layers(torch.cat([y, hole], dim=1))
+
+
+class Generator(nn.Module):
+    """Reference generator G (``seed`` preset).
+
+    Input ``concat(z, flatten(C(y)))`` as (N, z_dim + 972, 1, 1), then
+    ConvT ->64 k5 s2 p0 (1->5), ConvT 64->32 k5 s2 p1 (5->11),
+    ConvT 32->16 k5 s1 p1 (11->13), ConvT 16->8 k5 s1 p1 (13->15), each with
+    BatchNorm and ReLU, and ConvT 8->1 k4 s1 p0 (15->18) with a sigmoid.
+
+    BatchNorm makes a sample depend on the rest of its batch in training mode;
+    sample in eval mode (running statistics), as the reference's inference did
+    not account for this.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        A ``seed`` config.
+
+    Notes
+    -----
+    ``forward(z, cond)`` takes z (N, z_dim) and cond (N, 3, 18, 18) and returns
+    (N, 1, 18, 18) in [0, 1]. Shapes are not checked here; use
+    :meth:`InpaintingGAN.generate`.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        n_in = config.z_dim + _SEED_COND_CHANNELS * _SEED_HOLE * _SEED_HOLE
+
+        def up(cin, cout, stride, padding):
+            return [nn.ConvTranspose2d(cin, cout, 5, stride, padding), nn.BatchNorm2d(cout), nn.ReLU()]
+
+        self.layers = nn.Sequential(
+            *up(n_in, 64, 2, 0),
+            *up(64, 32, 2, 1),
+            *up(32, 16, 1, 1),
+            *up(16, 8, 1, 1),
+            nn.ConvTranspose2d(8, 1, 4, 1, 0),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([z, cond.flatten(1)], dim=1)
+        return self.layers(h[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    """Reference discriminator D (``seed`` preset), returning logits.
+
+    Conv 1->16 k3, Conv 16->32 k5 s2, Conv 32->32 k5 s2 (ReLU after each;
+    32 -> 30 -> 13 -> 5 at P = 32), Flatten, Linear ->128, ReLU, Linear ->1.
+    The thesis ended with a sigmoid; here the logit is returned and the
+    sigmoid lives in the loss, which is numerically stable.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        A ``seed`` config.
+
+    Notes
+    -----
+    ``forward(x, hole)`` takes float (B, 1, P, P) tensors and returns (B, 1).
+    Like the reference, this D sees only the patch: ``hole`` is accepted so
+    every preset's D has the same signature, and is not used.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        side = config.patch - 2
+        side = (side - 5) // 2 + 1
+        side = (side - 5) // 2 + 1
+        self.layers = nn.Sequential(
+            nn.Conv2d(1, 16, 3),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 5, 2),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 5, 2),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(32 * side * side, 128),
+            nn.ReLU(),
+            nn.Linear(128, 1),
+        )
+
+    def forward(self, x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+# --------------------------------------------------------------------------- unet
+
+
+def _conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution (same padding), GroupNorm, LeakyReLU."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, 1),
+        nn.GroupNorm(_GROUPS, cout),
+        nn.LeakyReLU(_LEAKY_SLOPE),
+    )
+
+
+class UNetConditioner(nn.Module):
+    """U-Net conditioning network C (``unet`` preset).
+
+    Encoder at P, P/2 and P/4 (``width``, 2 ``width``, 4 ``width`` channels),
+    a global-context vector (mean of the bottleneck, one linear layer) added
+    back to the bottleneck so the fill can depend on the whole patch, and a
+    decoder that upsamples and concatenates the encoder features at each
+    scale. The skip at full resolution carries features of the pixels right
+    at the hole border, which a fill must continue. The P x P decoder output is
+    cropped to the central l x l box and projected by a 1x1 convolution.
+
+    GroupNorm normalises each sample on its own, so the conditioning of a
+    window never depends on which other windows share its batch.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        A ``unet`` config.
+
+    Notes
+    -----
+    ``forward(y, hole)`` takes float (B, 1, P, P) tensors and returns
+    (B, width, l, l). Shapes are not checked here; use
+    :meth:`InpaintingGAN.condition`.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        w = config.width
+        self.out_channels = w
+        self._crop = (config.offset, config.hole)
+        self.enc1 = nn.Sequential(_conv_block(2, w), _conv_block(w, w))
+        self.enc2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))
+        self.enc3 = nn.Sequential(_conv_block(2 * w, 4 * w, 2), _conv_block(4 * w, 4 * w))
+        self.context = nn.Linear(4 * w, 4 * w)
+        self.dec2 = _conv_block(4 * w + 2 * w, 2 * w)
+        self.dec1 = _conv_block(2 * w + w, w)
+        self.out = nn.Conv2d(w, w, 1)
+
+    def forward(self, y: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        e1 = self.enc1(torch.cat([y, hole], dim=1))
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        e3 = e3 + self.context(e3.mean(dim=(2, 3)))[:, :, None, None]
+        # Upsample to the skip's exact size, so odd patch sizes work too.
+        d2 = self.dec2(torch.cat([_resize(e3, e2.shape[-1]), e2], dim=1))
+        d1 = self.dec1(torch.cat([_resize(d2, e1.shape[-1]), e1], dim=1))
+        o, l = self._crop
+        return self.out(d1[:, :, o : o + l, o : o + l])
+
+
+def _resize(h: torch.Tensor, side: int) -> torch.Tensor:
+    """Bilinear resize to ``side x side`` (bilinear avoids the checkerboard of strided transposes)."""
+    return F.interpolate(h, size=(side, side), mode="bilinear", align_corners=False)
+
+
+class _ModulatedBlock(nn.Module):
+    """3x3 conv, GroupNorm, per-channel scale and shift from the style, LeakyReLU.
+
+    The modulation comes after the normalisation, so GroupNorm cannot remove
+    the effect of z.
+    """
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, 1, 1)
+        self.norm = nn.GroupNorm(_GROUPS, cout)
+        self.film = nn.Linear(_STYLE_DIM, 2 * cout)
+        self.act = nn.LeakyReLU(_LEAKY_SLOPE)
+
+    def forward(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.film(style)[:, :, None, None].chunk(2, dim=1)
+        return self.act(self.norm(self.conv(h)) * (1 + scale) + shift)
+
+
+class ModulatedGenerator(nn.Module):
+    """Generator G (``unet`` preset) that cannot easily ignore z.
+
+    Conditional GANs tend to learn to ignore the noise when the condition is
+    informative: the samples collapse and the pixel-wise standard deviation
+    (our uncertainty) goes to zero. Here z reaches every layer by two paths:
+
+    * a style vector (a small MLP of z) that scales and shifts the channels of
+      every block after its normalisation;
+    * spatial noise maps, linear in z, concatenated to the input of each scale
+      (4 channels at the coarse scale ceil(l/2), 1 at l), so z can move
+      individual pixels (where an edge passes), not only global intensity.
+
+    The noise maps are computed from z rather than drawn inside the network, so
+    all randomness is in z: a seeded z reproduces the fills exactly.
+
+    No BatchNorm: it normalises with statistics of the batch, and a sampling
+    batch is thousands of z for the same condition, so each sample would depend
+    on the others (and train-mode statistics would differ from eval-mode ones).
+    GroupNorm normalises each sample alone, keeping samples independent draws.
+
+    Layout: coarse input = [avg-pooled cond, coarse noise] at ceil(l/2) ->
+    modulated blocks (-> 2 ``width`` -> ``width``) -> bilinear upsample to l ->
+    [features, cond, fine noise] -> 2 modulated blocks (``width``) ->
+    1x1 conv -> sigmoid.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        A ``unet`` config.
+
+    Notes
+    -----
+    ``forward(z, cond)`` takes z (N, z_dim) and cond (N, width, l, l) and
+    returns (N, 1, l, l) in [0, 1]. Shapes are not checked here; use
+    :meth:`InpaintingGAN.generate`.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        w, l = config.width, config.hole
+        self._fine = l
+        self._coarse = math.ceil(l / 2)
+        self.mapping = nn.Sequential(
+            nn.Linear(config.z_dim, _STYLE_DIM),
+            nn.LeakyReLU(_LEAKY_SLOPE),
+            nn.Linear(_STYLE_DIM, _STYLE_DIM),
+            nn.LeakyReLU(_LEAKY_SLOPE),
+        )
+        self.coarse_noise = nn.Linear(config.z_dim, _COARSE_NOISE_CHANNELS * self._coarse**2)
+        self.fine_noise = nn.Linear(config.z_dim, l * l)
+        self.coarse1 = _ModulatedBlock(w + _COARSE_NOISE_CHANNELS, 2 * w)
+        self.coarse2 = _ModulatedBlock(2 * w, w)
+        self.fine1 = _ModulatedBlock(w + w + 1, w)
+        self.fine2 = _ModulatedBlock(w, w)
+        self.out = nn.Conv2d(w, 1, 1)
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        n, c, f = z.shape[0], self._coarse, self._fine
+        style = self.mapping(z)
+        coarse_noise = self.coarse_noise(z).view(n, _COARSE_NOISE_CHANNELS, c, c)
+        fine_noise = self.fine_noise(z).view(n, 1, f, f)
+        h = torch.cat([F.adaptive_avg_pool2d(cond, c), coarse_noise], dim=1)
+        h = self.coarse2(self.coarse1(h, style), style)
+        h = torch.cat([_resize(h, f), cond, fine_noise], dim=1)
+        h = self.fine2(self.fine1(h, style), style)
+        return torch.sigmoid(self.out(h))
+
+
+class PatchDiscriminator(nn.Module):
+    """Spectrally normalised patch discriminator D (``unet`` preset).
+
+    Sees the patch and the mask as two channels: real and fake patches carry
+    the same kind of mask, so the mask gives nothing away, but it tells D where
+    the generated pixels are. Layers: SN-Conv 2->w k3, SN-Conv w->2w k4 s2,
+    SN-Conv 2w->4w k4 s2 (LeakyReLU 0.2 after each), SN-Conv 4w->1 k3: one
+    logit per location (8 x 8 at P = 32, each with a 20-pixel receptive field,
+    about the size of the box). Spectral norm bounds D's Lipschitz constant,
+    which keeps its gradients to G informative and training stable.
+
+    Parameters
+    ----------
+    config : ModelConfig
+        A ``unet`` config.
+
+    Notes
+    -----
+    ``forward(x, hole)`` takes float (B, 1, P, P) tensors and returns
+    (B, 1, P/4, P/4) logits (sizes rounded as strided convolutions do).
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        w = config.width
+        self.layers = nn.Sequential(
+            spectral_norm(nn.Conv2d(2, w, 3, 1, 1)),
+            nn.LeakyReLU(_LEAKY_SLOPE),
+            spectral_norm(nn.Conv2d(w, 2 * w, 4, 2, 1)),
+            nn.LeakyReLU(_LEAKY_SLOPE),
+            spectral_norm(nn.Conv2d(2 * w, 4 * w, 4, 2, 1)),
+            nn.LeakyReLU(_LEAKY_SLOPE),
+            spectral_norm(nn.Conv2d(4 * w, 1, 3, 1, 1)),
+        )
+
+    def forward(self, x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        return self.layers(torch.cat([x, hole], dim=1))
+
+
+# --------------------------------------------------------------------------- model
+
+
+class InpaintingGAN(nn.Module):
+    """C, G and D of one preset, with the operations that use them.
+
+    Build it with :func:`build_model`. All tensors are float, on the model's
+    device; a hole mask value >= 0.5 means unknown.
+
+    Parameters
+    ----------
+    config : ModelConfig
+    conditioner, generator, discriminator : torch.nn.Module
+        The three networks for ``config`` (``conditioner`` must have an
+        ``out_channels`` attribute: the channels of its l x l output).
+
+    Attributes
+    ----------
+    config : ModelConfig
+    conditioner, generator, discriminator : torch.nn.Module
+    cond_shape : tuple of int
+        Shape of one window's conditioning, (channels, l, l).
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = build_model(config_for("unet")).eval()
+    >>> x = torch.rand(2, 1, 32, 32)
+    >>> hole = torch.zeros(2, 1, 32, 32)
+    >>> hole[:, :, 7:25, 7:25] = 1
+    >>> y = x * (1 - hole)
+    >>> with torch.no_grad():
+    ...     cond = model.condition(y, hole)                  # C once per window
+    ...     z = model.sample_z(100)
+    ...     fills = model.generate(z, cond[:1].expand(100, *model.cond_shape))
+    ...     out = model(y, hole)                              # one composite per window
+    >>> fills.shape, out.shape
+    (torch.Size([100, 1, 18, 18]), torch.Size([2, 1, 32, 32]))
+    """
+
+    def __init__(self, config: ModelConfig, *, conditioner: nn.Module, generator: nn.Module, discriminator: nn.Module):
+        super().__init__()
+        if not isinstance(config, ModelConfig):
+            raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+        self.config = config
+        self.conditioner = conditioner
+        self.generator = generator
+        self.discriminator = discriminator
+        P, l, o = config.patch, config.hole, config.offset
+        box = torch.zeros(1, 1, P, P, dtype=torch.bool)
+        box[:, :, o : o + l, o : o + l] = True
+        # Not persistent: it follows from the config, so checkpoints stay weights only.
+        self.register_buffer("_box", box, persistent=False)
+
+    @property
+    def cond_shape(self) -> tuple[int, int, int]:
+        """Shape of one window's conditioning: (channels, l, l)."""
+        l = self.config.hole
+        return (self.conditioner.out_channels, l, l)
+
+    def condition(self, y: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """Conditioning of each window; run once per window.
+
+        Unknown pixels of ``y`` are set to zero here, so passing the uncropped
+        patch cannot leak the ground truth into C.
+
+        Parameters
+        ----------
+        y : torch.Tensor, float (B, 1, P, P)
+            Cropped patches.
+        hole : torch.Tensor, float (B, 1, P, P)
+            1 where unknown, anywhere in the patch.
+
+        Returns
+        -------
+        torch.Tensor, float (B, *cond_shape)
+
+        Examples
+        --------
+        >>> import torch
+        >>> model = build_model(config_for("seed"))
+        >>> model.condition(torch.rand(4, 1, 32, 32), torch.zeros(4, 1, 32, 32)).shape
+        torch.Size([4, 3, 18, 18])
+        """
+        self._check_patches(y, "y", hole, "hole")
+        unknown = hole >= 0.5
+        y = torch.where(unknown, torch.zeros((), dtype=y.dtype, device=y.device), y)
+        return self.conditioner(y, unknown.to(y.dtype))
+
+    def generate(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Generated content of the central box, one per row of ``z``.
+
+        Parameters
+        ----------
+        z : torch.Tensor, float (N, z_dim)
+        cond : torch.Tensor, float (N, *cond_shape) or (1, *cond_shape)
+            Conditioning from :meth:`condition`, one row per z: repeated
+            (``repeat_interleave``) or expanded (``expand``, no copy) when many
+            z share a window. A single row is broadcast to all z.
+
+        Returns
+        -------
+        torch.Tensor, float (N, 1, l, l), values in [0, 1]
+
+        Examples
+        --------
+        >>> import torch
+        >>> model = build_model(config_for("unet")).eval()
+        >>> cond = model.condition(torch.rand(1, 1, 32, 32), torch.ones(1, 1, 32, 32))
+        >>> model.generate(model.sample_z(8), cond).shape
+        torch.Size([8, 1, 18, 18])
+        """
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.config.z_dim or z.shape[0] == 0:
+            raise ValueError(f"z must be a (N, {self.config.z_dim}) tensor with N >= 1, got {_shape_of(z)}")
+        if not isinstance(cond, torch.Tensor) or tuple(cond.shape[1:]) != self.cond_shape or cond.shape[0] not in (1, z.shape[0]):
+            rows = "1" if z.shape[0] == 1 else f"{z.shape[0]} or 1"
+            raise ValueError(
+                f"cond must be a ({rows}, {', '.join(map(str, self.cond_shape))}) tensor to match z, got {_shape_of(cond)}"
+            )
+        if cond.shape[0] != z.shape[0]:
+            cond = cond.expand(z.shape[0], *self.cond_shape)
+        return self.generator(z, cond)
+
+    def composite(self, y: torch.Tensor, hole: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+        """Paste ``fill`` into the unknown pixels of the central box.
+
+        Selection (``torch.where``), not blending: every known pixel of ``y``
+        is returned bit for bit (``y * (1 - m) + f * m`` would turn -0.0 into
+        +0.0 and propagate NaN/Inf from the fill). Unknown pixels outside the
+        box are not this window's to fill; they keep ``y``'s value (normally
+        0). Gradients flow to ``fill`` only through the pasted pixels.
+
+        Parameters
+        ----------
+        y : torch.Tensor, float (B, 1, P, P)
+        hole : torch.Tensor, float (B, 1, P, P)
+            >= 0.5 where unknown.
+        fill : torch.Tensor, float (B, 1, l, l)
+
+        Returns
+        -------
+        torch.Tensor, float (B, 1, P, P)
+            A new tensor (the result dtype of ``y`` and ``fill``).
+
+        Examples
+        --------
+        >>> import torch
+        >>> model = build_model(config_for("seed"))
+        >>> y, hole = torch.zeros(1, 1, 32, 32), torch.ones(1, 1, 32, 32)
+        >>> out = model.composite(y, hole, torch.full((1, 1, 18, 18), 0.5))
+        >>> float(out.sum())                                # 18 * 18 * 0.5: only the box is filled
+        162.0
+        """
+        self._check_patches(y, "y", hole, "hole")
+        l = self.config.hole
+        if not isinstance(fill, torch.Tensor) or tuple(fill.shape) != (y.shape[0], 1, l, l):
+            raise ValueError(f"fill must be a ({y.shape[0]}, 1, {l}, {l}) tensor to match y, got {_shape_of(fill)}")
+        P, o = self.config.patch, self.config.offset
+        padded = F.pad(fill, (o, P - l - o, o, P - l - o))
+        return torch.where((hole >= 0.5) & self._box, padded, y)
+
+    def discriminate(self, x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """D's logits for full patches (real ``x`` or composites).
+
+        Parameters
+        ----------
+        x : torch.Tensor, float (B, 1, P, P)
+        hole : torch.Tensor, float (B, 1, P, P)
+            The window's mask (used by the ``unet`` D, ignored by the ``seed`` D).
+
+        Returns
+        -------
+        torch.Tensor, float
+            (B, 1) for ``seed``; (B, 1, h, w) per-location logits for ``unet``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> model = build_model(config_for("seed"))
+        >>> model.discriminate(torch.rand(3, 1, 32, 32), torch.zeros(3, 1, 32, 32)).shape
+        torch.Size([3, 1])
+        """
+        self._check_patches(x, "x", hole, "hole")
+        return self.discriminator(x, hole)
+
+    def sample_z(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        """Standard normal noise for ``n`` samples.
+
+        Parameters
+        ----------
+        n : int
+            Number of rows, >= 1.
+        generator : torch.Generator, optional
+            For reproducible draws; it must live on ``device``.
+        device : torch.device or str, optional
+            Default: the device of the model's parameters.
+
+        Returns
+        -------
+        torch.Tensor, float32 (n, z_dim)
+
+        Examples
+        --------
+        >>> import torch
+        >>> model = build_model(config_for("seed"))
+        >>> a = model.sample_z(4, generator=torch.Generator().manual_seed(0))
+        >>> b = model.sample_z(4, generator=torch.Generator().manual_seed(0))
+        >>> a.shape, bool((a == b).all())
+        (torch.Size([4, 200]), True)
+        """
+        n = check_int(n, name="n", minimum=1)
+        if device is None:
+            device = next(self.parameters()).device
+        return torch.randn((n, self.config.z_dim), generator=generator, device=device)
+
+    def forward(self, y: torch.Tensor, hole: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """One composite per window: C, then G with one z each, then paste.
+
+        Parameters
+        ----------
+        y, hole : torch.Tensor, float (B, 1, P, P)
+        z : torch.Tensor, float (B, z_dim), optional
+            Default: fresh standard normal noise.
+
+        Returns
+        -------
+        torch.Tensor, float (B, 1, P, P)
+        """
+        cond = self.condition(y, hole)
+        if z is None:
+            z = self.sample_z(y.shape[0], device=y.device)
+        elif not isinstance(z, torch.Tensor) or z.shape[0] != y.shape[0]:
+            raise ValueError(f"z must have one row per window ({y.shape[0]}), got {_shape_of(z)}")
+        return self.composite(y, hole, self.generate(z, cond))
+
+    def _check_patches(self, a, name_a: str, b, name_b: str) -> None:
+        P = self.config.patch
+        for t, name in ((a, name_a), (b, name_b)):
+            if not isinstance(t, torch.Tensor) or t.ndim != 4 or tuple(t.shape[1:]) != (1, P, P) or t.shape[0] == 0:
+                raise ValueError(f"{name} must be a (B, 1, {P}, {P}) tensor with B >= 1, got {_shape_of(t)}")
+            if not t.is_floating_point():
+                raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+        if a.shape != b.shape:
+            raise ValueError(f"{name_b} shape {tuple(b.shape)} does not match {name_a} shape {tuple(a.shape)}")
+
+
+def _shape_of(t) -> str:
+    return f"shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def _build_seed(config: ModelConfig) -> InpaintingGAN:
+    return InpaintingGAN(
+        config, conditioner=Conditioner(config), generator=Generator(config), discriminator=Discriminator(config)
+    )
+
+
+def _build_unet(config: ModelConfig) -> InpaintingGAN:
+    return InpaintingGAN(
+        config,
+        conditioner=UNetConditioner(config),
+        generator=ModulatedGenerator(config),
+        discriminator=PatchDiscriminator(config),
+    )
+
+
+#: Builder of each preset, by name.
+BUILDERS = {"seed": _build_seed, "unet": _build_unet}
+
+
+def build_model(config: ModelConfig) -> InpaintingGAN:
+    """Build the networks a config describes (freshly initialised).
+
+    Parameters
+    ----------
+    config : ModelConfig
+
+    Returns
+    -------
+    InpaintingGAN
+        On the CPU, in training mode; move it with ``.to(device)``.
+
+    Examples
+    --------
+    >>> model = build_model(config_for("seed"))
+    >>> sum(p.numel() for p in model.parameters())
+    2094849
+    """
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"config must be a ModelConfig, got {type(config).__name__}")
+    return BUILDERS[config.preset](config)
