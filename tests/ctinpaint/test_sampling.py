@@ -1,0 +1,181 @@
+"""Tests for ctinpaint.sampling: streamed statistics equal direct ones; the z-ignoring check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ctinpaint.models import build_model, config_for
+from ctinpaint.sampling import QUANTILE_BINS, RunningMoments, fill_diversity, sample_fills
+
+
+class _LinearG(nn.Module):
+    """fill = bias + scale * z[:, 0] in every pixel: mean and std known exactly."""
+
+    def __init__(self, bias, scale):
+        super().__init__()
+        self.bias, self.scale = bias, scale
+        self.weight = nn.Parameter(torch.zeros(1))
+
+    def forward(self, z, cond):
+        return (self.bias + self.scale * z[:, :1, None, None] + 0 * cond).expand(-1, 1, 18, 18)
+
+
+class _TinyModel(nn.Module):
+    """The sampling interface of InpaintingGAN with a hand-made generator."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.config = config_for("seed")
+        self.generator = generator
+        self.conditioned = 0
+
+    def condition(self, y, hole):
+        self.conditioned += y.shape[0]
+        return y[:, :, 7:25, 7:25].mean(dim=(1, 2, 3), keepdim=True)
+
+    def generate(self, z, cond):
+        return self.generator(z, cond)
+
+    def sample_z(self, n, generator=None, device=None):
+        return torch.randn(n, 4, generator=generator, device=device)
+
+
+def _windows(n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    windows = rng.random((n, 32, 32)).astype(np.float32)
+    masks = np.zeros((n, 32, 32), bool)
+    masks[:, 9:20, 10:23] = True
+    masks[:, 0:3, 0:3] = True  # unknown but outside the hole box: never filled
+    return windows, masks
+
+
+def test_running_moments_equal_numpy_for_any_split():
+    rng = np.random.default_rng(0)
+    data = rng.normal(1000.0, 0.5, size=(4, 1000, 7)).astype(np.float32)  # far from 0: naive sums fail
+    for sizes in ([1000], [1, 999], [333, 333, 334], [7] * 142 + [6]):
+        acc = RunningMoments((4, 7), "cpu")
+        start = 0
+        for size in sizes:
+            acc.update(torch.from_numpy(data[:, start : start + size]))
+            start += size
+        np.testing.assert_allclose(acc.mean.numpy(), data.astype(np.float64).mean(axis=1), rtol=1e-6)
+        np.testing.assert_allclose(acc.std().numpy(), data.astype(np.float64).std(axis=1, ddof=1), rtol=2e-3)
+
+
+def test_mean_and_std_match_the_direct_computation():
+    model = _TinyModel(_LinearG(0.4, 0.1))
+    windows, masks = _windows()
+    stats = sample_fills(model, windows, masks, n_samples=4000, seed=1, batch=1000)
+    box = np.zeros_like(masks)
+    box[:, 7:25, 7:25] = True
+    filled = masks & box
+    np.testing.assert_array_equal(stats.filled, filled)
+    np.testing.assert_allclose(stats.mean[filled], 0.4, atol=0.1 * 4 / np.sqrt(4000))
+    np.testing.assert_allclose(stats.std[filled], 0.1, rtol=0.05)
+    # Known pixels and unknown pixels outside the box: input values, zero std.
+    outside = ~filled
+    np.testing.assert_array_equal(stats.mean[outside & ~masks], windows[outside & ~masks])
+    assert (stats.std[outside] == 0).all()
+    assert model.conditioned == 3  # C once per window, never per sample
+
+
+def test_exact_against_the_same_noise():
+    """With the noise replayed by hand, the streamed result equals a one-shot computation."""
+    model = _TinyModel(_LinearG(0.2, 0.3))
+    windows, masks = _windows(n=1)
+    stats = sample_fills(model, windows, masks, n_samples=300, seed=[123], batch=64)
+    gen = torch.Generator().manual_seed(123)
+    z = torch.cat([torch.randn(s, 4, generator=gen) for s in [64, 64, 64, 64, 44]])
+    values = (0.2 + 0.3 * z[:, 0]).double().numpy()
+    np.testing.assert_allclose(stats.mean[0, 12, 12], values.mean(), rtol=1e-5)
+    np.testing.assert_allclose(stats.std[0, 12, 12], values.std(ddof=1), rtol=1e-4)
+
+
+def test_quantiles_within_one_bin():
+    model = _TinyModel(_LinearG(0.5, 0.1))
+    windows, masks = _windows(n=2)
+    stats = sample_fills(model, windows, masks, n_samples=20000, seed=0, quantiles=(0.025, 0.5, 0.975))
+    lo, mid, hi = (q[stats.filled] for q in stats.quantiles)
+    tolerance = 1.0 / QUANTILE_BINS + 3 * 0.1 / np.sqrt(20000) * 3
+    np.testing.assert_allclose(lo, 0.5 - 1.96 * 0.1, atol=tolerance)
+    np.testing.assert_allclose(mid, 0.5, atol=tolerance)
+    np.testing.assert_allclose(hi, 0.5 + 1.96 * 0.1, atol=tolerance)
+
+
+def test_results_do_not_depend_on_batching_or_neighbours():
+    model = build_model(config_for("unet"))
+    windows, masks = _windows(n=4)
+    a = sample_fills(model, windows, masks, n_samples=64, seed=5, batch=64)
+    b = sample_fills(model, windows, masks, n_samples=64, seed=5, batch=256)
+    np.testing.assert_allclose(a.mean, b.mean, atol=1e-5)
+    np.testing.assert_allclose(a.std, b.std, atol=1e-5)
+    c = sample_fills(model, windows, masks, n_samples=64, seed=6, batch=256)
+    assert np.abs(a.mean - c.mean).max() > 1e-4  # another seed, other noise
+
+
+def test_generator_that_ignores_z_is_flagged():
+    ignoring = _TinyModel(_LinearG(0.3, 0.0))
+    windows, masks = _windows()
+    stats = sample_fills(ignoring, windows, masks, n_samples=50, seed=0)
+    assert np.abs(stats.std[stats.filled]).max() < 1e-6
+    assert fill_diversity(ignoring, windows, masks) < 1e-6
+    assert fill_diversity(_TinyModel(_LinearG(0.3, 0.1)), windows, masks) > 0.05
+
+
+def test_real_model_keeps_known_pixels_and_mode():
+    model = build_model(config_for("seed"))
+    model.train()
+    windows, masks = _windows(n=2)
+    before = windows.copy()
+    stats = sample_fills(model, windows, masks, n_samples=8, seed=0)
+    assert model.training  # mode restored
+    np.testing.assert_array_equal(windows, before)  # input untouched
+    np.testing.assert_array_equal(stats.mean[~masks], windows[~masks])
+    assert stats.mean.dtype == np.float32 and stats.std.dtype == np.float32
+    assert ((stats.mean >= 0) & (stats.mean <= 1)).all()
+
+
+def test_accepts_channel_axis():
+    model = _TinyModel(_LinearG(0.5, 0.1))
+    windows, masks = _windows()
+    stats = sample_fills(model, windows[:, None], masks[:, None], n_samples=4, seed=0)
+    assert stats.mean.shape == (3, 32, 32)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"n_samples": 1}, ValueError, "n_samples"),
+        ({"n_samples": 2.5}, TypeError, "n_samples"),
+        ({"batch": 0}, ValueError, "batch"),
+        ({"quantiles": (0.0,)}, ValueError, "quantiles"),
+        ({"quantiles": (1.5,)}, ValueError, "quantiles"),
+        ({"seed": [1, 2]}, ValueError, "seed"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    model = _TinyModel(_LinearG(0.5, 0.1))
+    windows, masks = _windows()
+    with pytest.raises(error, match=match):
+        sample_fills(model, windows, masks, **kwargs)
+
+
+def test_bad_windows_and_masks():
+    model = _TinyModel(_LinearG(0.5, 0.1))
+    windows, masks = _windows()
+    with pytest.raises(ValueError, match="windows"):
+        sample_fills(model, windows[:, :30], masks)
+    with pytest.raises(ValueError, match="masks"):
+        sample_fills(model, windows, masks[:2])
+    bad = windows.copy()
+    bad[0, 0, 5] = np.nan  # a known pixel
+    with pytest.raises(ValueError, match="non-finite"):
+        sample_fills(model, bad, masks)
+    nan_in_hole = windows.copy()
+    nan_in_hole[0, 12, 12] = np.nan  # unknown: ignored
+    assert np.isfinite(sample_fills(model, nan_in_hole, masks, n_samples=4, seed=0).mean).all()
+    with pytest.raises(ValueError, match="masks"):
+        fill_diversity(model, windows, np.zeros_like(masks))
