@@ -1,0 +1,44 @@
+"""The shared training machinery: one loop, checkpoints that are data, devices.
+
+Public names
+------------
+run_training, Phase, LoopConfig, TrainResult, load_networks
+    the training loop driven by phases, with exact resume (:mod:`.loop`)
+save_checkpoint, load_checkpoint, state_to_tensors, state_from_tensors,
+rng_state_to_tensors, rng_state_from_tensors
+    safetensors + JSON checkpoints, loaded without pickle (:mod:`.checkpoint`)
+resolve_device, autocast, to_device
+    device names, bf16 autocast on CUDA, batches to a device (:mod:`.devices`)
+"""
+
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_FORMAT_VERSION,
+    load_checkpoint,
+    rng_state_from_tensors,
+    rng_state_to_tensors,
+    save_checkpoint,
+    state_from_tensors,
+    state_to_tensors,
+)
+from .devices import autocast, resolve_device, to_device
+from .loop import LoopConfig, Phase, TrainResult, load_networks, run_training
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_FORMAT_VERSION",
+    "LoopConfig",
+    "Phase",
+    "TrainResult",
+    "autocast",
+    "load_checkpoint",
+    "load_networks",
+    "resolve_device",
+    "rng_state_from_tensors",
+    "rng_state_to_tensors",
+    "run_training",
+    "save_checkpoint",
+    "state_from_tensors",
+    "state_to_tensors",
+    "to_device",
+]
