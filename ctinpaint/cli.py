@@ -74,6 +74,102 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--axis", type=int, default=0, help="slices are taken along this axis (default: 0)")
     p.add_argument("--hole", type=int, default=18, help="hole size of the model, to count artifacts that need tiling (default: 18)")
     p.set_defaults(run=_run_info)
+
+    p = sub.add_parser(
+        "demo",
+        help="the whole job on the embedded phantom (or real slices): train, inpaint with uncertainty, figures, metrics",
+        description=(
+            "Run the whole pipeline: a synthetic CT volume with artifacts (or, with --data, a folder of real "
+            "slices: training on all but the last slice, artifacts injected into the last), a model trained "
+            "for --minutes, every artifact filled with the mean of --samples generated fills, and the "
+            "uncertainty (std) of each voxel. Writes into --out: the model, the inpainted Zarr with its "
+            "report, PNG figures (input | truth | mean | one sample | std per artifact; loss curves) and a "
+            "metrics table comparing the GAN with biharmonic inpainting."
+        ),
+    )
+    p.add_argument("--out", type=Path, default=Path("ctinpaint-demo"), help="output folder (default: ctinpaint-demo)")
+    p.add_argument("--minutes", type=float, default=1.5, help="training time budget in minutes (default: 1.5)")
+    p.add_argument("--samples", type=int, default=1000, help="generated fills per artifact window (default: 1000; the product default is 5000)")
+    p.add_argument("--data", type=Path, help="folder of real slices (e.g. ../shared/data/sic_diamonds) instead of the phantom")
+    p.add_argument("--preset", default=None, help="network preset: seed (the reference design) or unet (default)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto = CUDA when present)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
+    p.set_defaults(run=_run_demo)
+
+    p = sub.add_parser(
+        "train",
+        help="train a model on the artifact-free regions of a volume",
+        description=(
+            "Train the conditioning network, generator and discriminator on patches cut from the "
+            "artifact-free regions of VOLUME. A band of rows at the bottom of every slice is held out for "
+            "validation. Checkpoints go to --out as training runs; running the same command again resumes. "
+            "The final model (model.safetensors + model.json) is the checkpoint with the best validation PSNR."
+        ),
+    )
+    p.add_argument("volume", type=Path, help="volume: TIFF, Zarr, OME-Zarr, .npy or a folder of slices")
+    p.add_argument("--out", type=Path, required=True, help="model folder")
+    p.add_argument("--key", help="array inside a Zarr group")
+    p.add_argument("--mask", type=Path, help="known artifacts (nonzero = artifact); patches never touch them")
+    p.add_argument("--mask-key", help="array inside the mask's Zarr group")
+    p.add_argument("--preset", default=None, help="network preset: seed or unet (default)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: 2000 unless --minutes is given)")
+    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget in minutes")
+    p.add_argument("--batch-size", type=int, default=64, help="patches per step (default: 64)")
+    p.add_argument("--loss", default="nonsaturating", choices=("nonsaturating", "lsgan", "hinge"))
+    p.add_argument("--holes", default="random", choices=("square", "random"), help="training hole shapes (default: random)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_run_train)
+
+    p = sub.add_parser(
+        "inpaint",
+        help="fill every artifact of a volume and write the uncertainty",
+        description=(
+            "Fill every artifact in --mask with the mean of --samples generated fills and write a Zarr group "
+            "with 'inpainted' (input dtype; identical to the input outside the mask), 'std' (float32, input "
+            "units, 0 outside the mask), optional quantile arrays, and report.csv / report.json (one row per "
+            "artifact). An interrupted run resumes where it stopped when the same command is repeated."
+        ),
+    )
+    p.add_argument("volume", type=Path, help="volume: TIFF, Zarr, OME-Zarr, .npy or a folder of slices")
+    p.add_argument("--mask", type=Path, required=True, help="artifact mask (nonzero = artifact)")
+    p.add_argument("--model", type=Path, required=True, help="model folder written by 'ctinpaint train'")
+    p.add_argument("--out", type=Path, required=True, help="output Zarr path")
+    p.add_argument("--key", help="array inside the volume's Zarr group")
+    p.add_argument("--mask-key", help="array inside the mask's Zarr group")
+    p.add_argument("--samples", type=int, default=5000, help="generated fills per window (default: 5000)")
+    p.add_argument("--axis", type=int, default=0, help="fill 2D slices taken along this axis (default: 0)")
+    p.add_argument("--quantiles", type=float, nargs="*", default=(), help="also write these quantiles, e.g. 0.025 0.975")
+    p.add_argument("--nan-policy", default="raise", choices=("raise", "mask"), help="NaN/Inf voxels: refuse, or fill them as artifacts")
+    p.add_argument("--workers", type=int, default=1, help="slabs processed at once (default: 1)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.set_defaults(run=_run_inpaint)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="measure fill quality and calibration on held-out holes, next to biharmonic inpainting",
+        description=(
+            "Cut --holes windows with known content from artifact-free regions of VOLUME, hide their centre, "
+            "and compare the model's fills with the truth: MAE, PSNR, SSIM of the mean, coverage of the "
+            "±1σ/±2σ bands and of the 95%% interval, corr(std, |error|) and a texture ratio; the same for "
+            "biharmonic inpainting. Use a volume (or slices) the model was not trained on."
+        ),
+    )
+    p.add_argument("volume", type=Path, help="volume: TIFF, Zarr, OME-Zarr, .npy or a folder of slices")
+    p.add_argument("--model", type=Path, required=True, help="model folder")
+    p.add_argument("--key", help="array inside a Zarr group")
+    p.add_argument("--mask", type=Path, help="artifacts to stay away from")
+    p.add_argument("--holes", type=int, default=256, help="number of held-out holes (default: 256)")
+    p.add_argument("--hole-shape", default="square", choices=("square", "random"))
+    p.add_argument("--samples", type=int, default=500, help="generated fills per hole (default: 500)")
+    p.add_argument("--slices", type=int, nargs="*", help="use only these slice indices (e.g. the held-out ones)")
+    p.add_argument("--json", type=Path, help="also save the numbers as JSON here")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_run_evaluate)
     return parser
 
 
@@ -148,6 +244,84 @@ def _run_info(args) -> int:
             f"  in {n_slices} slices; pixels per artifact min {pixels.min()}, median {int(np.median(pixels))}, "
             f"max {pixels.max()}; {tiled} larger than the {args.hole}x{args.hole} hole (filled in tiles)"
         )
+    return 0
+
+
+def _model_config(preset):
+    from .models import DEFAULT_PRESET, config_for
+
+    return config_for(preset or DEFAULT_PRESET)
+
+
+def _run_train(args) -> int:
+    from .train import TrainConfig, train_model
+
+    steps = args.steps if args.steps is not None else (None if args.minutes is not None else 2000)
+    config = TrainConfig(
+        steps=steps, minutes=args.minutes, batch_size=args.batch_size, loss=args.loss, hole_shape=args.holes,
+        device=args.device, seed=args.seed,
+    )
+    from .io import open_mask, open_volume
+
+    volume = open_volume(args.volume, key=args.key)
+    mask = None if args.mask is None else open_mask(args.mask, key=args.mask_key, shape=volume.shape)
+    result = train_model(volume, args.out, mask=mask, model_config=_model_config(args.preset), config=config)
+    print(f"trained {result.step} steps in {result.elapsed / 60:.1f} min; model written to {args.out}")
+    return 0
+
+
+def _run_inpaint(args) -> int:
+    from .inpaint import inpaint_volume
+    from .io import open_mask, open_volume
+    from .train import load_model
+
+    volume = open_volume(args.volume, key=args.key)
+    mask = open_mask(args.mask, key=args.mask_key, shape=volume.shape)
+    model = load_model(args.model, device=args.device)
+    result = inpaint_volume(
+        volume, mask, model, n_samples=args.samples, axis=args.axis, out=args.out, quantiles=tuple(args.quantiles),
+        seed=args.seed, nan_policy=args.nan_policy, overwrite=args.overwrite, workers=args.workers, progress=True,
+    )
+    refused = [r for r in result.report if r["status"] != "filled"]
+    print(f"filled {len(result.report) - len(refused)} artifacts; wrote {result.out} (report.csv, report.json inside)")
+    for row in refused:
+        print(f"  artifact {row['id']} (slice {row['slice']}): {row['status']}")
+    return 0
+
+
+def _run_evaluate(args) -> int:
+    import json
+
+    from .evaluate import evaluate_model
+    from .io import open_mask, open_volume
+    from .train import load_model
+
+    volume = open_volume(args.volume, key=args.key)
+    mask = None if args.mask is None else open_mask(args.mask, shape=volume.shape)
+    if args.slices:
+        for i in args.slices:
+            if not 0 <= i < volume.shape[0]:
+                raise ValueError(f"--slices: {i} is not a slice index of a volume with {volume.shape[0]} slices")
+        volume = volume[list(args.slices)]
+        mask = None if mask is None else mask[list(args.slices)]
+    loaded = load_model(args.model, device=args.device)
+    evaluation = evaluate_model(
+        loaded.model, volume, intensity=loaded.intensity, n_holes=args.holes, hole_shape=args.hole_shape,
+        n_samples=args.samples, seed=args.seed, mask=mask,
+    )
+    print(evaluation.table())
+    if args.json is not None:
+        args.json.write_text(json.dumps(evaluation.to_dict(), indent=1))
+    return 0
+
+
+def _run_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(
+        args.out, minutes=args.minutes, n_samples=args.samples, data=args.data, preset=args.preset,
+        device=args.device, seed=args.seed, overwrite=args.overwrite,
+    )
     return 0
 
 

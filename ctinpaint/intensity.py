@@ -196,7 +196,7 @@ def fit_intensity(
     """
     from .io import open_mask, open_volume
 
-    vol = open_volume(volume)
+    vol = open_volume(volume, name="volume")
     msk = None if mask is None else open_mask(mask, shape=vol.shape)
     if not (isinstance(percentiles, (tuple, list)) and len(percentiles) == 2):
         raise TypeError(f"percentiles must be a pair (low, high), got {percentiles!r}")

@@ -35,7 +35,7 @@ _SOURCES: dict[str, Path] = {}
 # --------------------------------------------------------------------------- reading
 
 
-def open_volume(source, *, key: str | None = None, level: int = 0, chunks=None) -> da.Array:
+def open_volume(source, *, key: str | None = None, level: int = 0, chunks=None, name: str = "source") -> da.Array:
     """Open a volume lazily as a 3D Dask array.
 
     Parameters
@@ -55,6 +55,9 @@ def open_volume(source, *, key: str | None = None, level: int = 0, chunks=None) 
     chunks : tuple of int or "auto", optional
         Dask chunks. Default: the store's own chunks for Zarr and TIFF; slabs of
         whole slices (about 32 MiB) for sources with no chunking.
+    name : str, default "source"
+        The argument name error messages use; functions that open their own
+        ``volume`` argument through this one pass ``name="volume"``.
 
     Returns
     -------
@@ -77,12 +80,12 @@ def open_volume(source, *, key: str | None = None, level: int = 0, chunks=None) 
     >>> vol.shape, vol.dtype
     ((4, 32, 32), dtype('uint16'))
     """
-    arr = _open_any(source, key=key, level=level, chunks=chunks, name="source")
-    check_volume_dtype(arr.dtype, name="source")
+    arr = _open_any(source, key=key, level=level, chunks=chunks, name=name)
+    check_volume_dtype(arr.dtype, name=name)
     return arr
 
 
-def open_mask(source, *, shape=None, key: str | None = None, level: int = 0, chunks=None) -> da.Array:
+def open_mask(source, *, shape=None, key: str | None = None, level: int = 0, chunks=None, name: str = "mask") -> da.Array:
     """Open an artifact mask or label volume lazily as a 3D Dask array.
 
     Parameters
@@ -94,6 +97,8 @@ def open_mask(source, *, shape=None, key: str | None = None, level: int = 0, chu
         The volume's shape; a mask of another shape is refused.
     key, level, chunks
         As for :func:`open_volume`.
+    name : str, default "mask"
+        The argument name error messages use (e.g. "exclude").
 
     Returns
     -------
@@ -113,11 +118,11 @@ def open_mask(source, *, shape=None, key: str | None = None, level: int = 0, chu
     >>> open_mask(np.zeros((8, 8), dtype=bool), shape=(1, 8, 8)).shape
     (1, 8, 8)
     """
-    arr = _open_any(source, key=key, level=level, chunks=chunks, name="mask")
+    arr = _open_any(source, key=key, level=level, chunks=chunks, name=name)
     if arr.dtype != bool and arr.dtype.kind not in "iu":
-        raise TypeError(f"mask: dtype {arr.dtype} is not a mask; expected bool or integer labels")
+        raise TypeError(f"{name}: dtype {arr.dtype} is not a mask; expected bool or integer labels")
     if shape is not None and tuple(arr.shape) != tuple(shape):
-        raise ValueError(f"mask shape {tuple(arr.shape)} does not match the volume shape {tuple(shape)}")
+        raise ValueError(f"{name} shape {tuple(arr.shape)} does not match the volume shape {tuple(shape)}")
     return arr
 
 

@@ -345,7 +345,7 @@ class PatchSampler:
         self._intensity = intensity
         self._nan_policy = check_choice(nan_policy, NAN_POLICIES, name="nan_policy")
 
-        self._volume = open_volume(volume)
+        self._volume = open_volume(volume, name="volume")
         shape = tuple(int(s) for s in self._volume.shape)
         for axis in self._axes:
             for dim in range(3):
@@ -358,13 +358,7 @@ class PatchSampler:
         if mask is not None:
             self._masks.append(open_mask(mask, shape=shape))
         if exclude is not None:
-            try:
-                excluded = open_mask(exclude)
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"exclude: {exc}") from exc
-            if tuple(excluded.shape) != shape:
-                raise ValueError(f"exclude shape {tuple(excluded.shape)} does not match the volume shape {shape}")
-            self._masks.append(excluded)
+            self._masks.append(open_mask(exclude, shape=shape, name="exclude"))
 
         # A slice dimension of any sampled axis needs P voxels per region.
         self._minimum = tuple(

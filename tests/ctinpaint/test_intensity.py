@@ -151,5 +151,5 @@ def test_fit_errors():
         fit_intensity(vol, mask=np.zeros((2, 8, 9), bool))
     with pytest.raises(ValueError, match="no unmasked"):
         fit_intensity(vol, mask=np.ones(vol.shape, bool))
-    with pytest.raises(TypeError, match="source"):
+    with pytest.raises(TypeError, match="volume"):
         fit_intensity(np.zeros((2, 8, 8), np.float64))

@@ -1,0 +1,479 @@
+"""Fill every artifact of a volume and write how uncertain each filled voxel is.
+
+The volume is processed in slabs of whole slices along the chosen axis, one Dask
+task per slab. In a slab, every artifact of every slice is cut into windows
+(:func:`ctinpaint.artifacts.windows_for`); windows are filled in rounds — the
+first window of every artifact together, then the second, ... — so the tiles of
+a large artifact are each conditioned on the tiles filled before them. Only
+voxels inside the mask are ever written; everything else is the input, bit for
+bit.
+
+With ``out``, results go to a Zarr group whose chunks along ``axis`` match the
+slabs, so parallel slab writers never touch the same chunk. The group is built
+under a hidden ``.NAME.partial`` folder; each finished slab leaves a small
+marker there, a re-run skips finished slabs, and the folder is renamed to
+``out`` when every slab is done.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io as _stdio
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask
+import dask.array as da
+import numpy as np
+
+from ._checks import NAN_POLICIES, check_axis, check_choice, check_int
+from .sampling import sample_fills
+
+#: Report columns, in CSV order.
+REPORT_FIELDS = ("id", "axis", "slice", "r0", "c0", "r1", "c1", "pixels", "windows", "mean_std", "max_std", "status")
+
+
+@dataclass(frozen=True)
+class InpaintResult:
+    """What :func:`inpaint_volume` produced.
+
+    Attributes
+    ----------
+    inpainted : dask.array.Array
+        (Z, Y, X), the input dtype: the input with every artifact filled by the
+        mean of the generated samples.
+    std : dask.array.Array
+        (Z, Y, X) float32, in the input's units: per-voxel standard deviation of
+        the samples; 0 outside the filled voxels.
+    quantiles : dict of float to dask.array.Array
+        (Z, Y, X) float32 in the input's units for each requested quantile; the
+        input value outside the filled voxels.
+    report : list of dict
+        One row per artifact: ``id, axis, slice, r0, c0, r1, c1, pixels,
+        windows, mean_std, max_std, status`` (status "filled" or why not).
+    out : pathlib.Path or None
+        The Zarr group written, when ``out`` was given.
+    """
+
+    inpainted: da.Array
+    std: da.Array
+    quantiles: dict
+    report: list
+    out: Path | None
+
+
+def inpaint_volume(
+    volume,
+    mask,
+    model,
+    *,
+    n_samples: int = 5000,
+    axis: int = 0,
+    out=None,
+    quantiles: Sequence[float] = (),
+    batch: int | None = None,
+    seed: int = 0,
+    slab: int | None = None,
+    nan_policy: str = "raise",
+    overwrite: bool = False,
+    workers: int = 1,
+    progress: bool | Callable[[int, int], None] = False,
+) -> InpaintResult:
+    """Fill every artifact of ``volume`` with the mean of ``n_samples`` generated fills.
+
+    Parameters
+    ----------
+    volume : path or array
+        Anything :func:`ctinpaint.io.open_volume` accepts, (Z, Y, X).
+    mask : path or array
+        Artifact mask (bool, or integer labels: nonzero = artifact), same shape.
+    model : ctinpaint.train.LoadedModel or str or os.PathLike
+        A loaded model, or the directory of one (loaded safely on "auto" device).
+    n_samples : int, default 5000
+        Generated fills per window, >= 2.
+    axis : int, default 0
+        Slices (the 2D planes the network fills) are taken along this axis.
+    out : str or os.PathLike, optional
+        Zarr group to write (arrays ``inpainted``, ``std`` and ``q<quantile>``,
+        plus ``report.json`` and ``report.csv``). Without it the results are
+        computed in memory, which suits small volumes.
+    quantiles : sequence of float in (0, 1), optional
+        E.g. ``(0.025, 0.975)`` for a central 95 % interval.
+    batch : int, optional
+        Fills per device launch (see :func:`ctinpaint.sampling.sample_fills`).
+    seed : int, default 0
+        Noise seed. Each window's noise is seeded from ``seed`` and the
+        window's place (slice, artifact box, tile), so results do not depend on
+        ``slab`` or ``workers``.
+    slab : int, optional
+        Slices per task (and output chunk depth along ``axis``). Default: the
+        input's chunk depth along ``axis``, at most 16.
+    nan_policy : {"raise", "mask"}, default "raise"
+        Non-finite voxels of a float volume: refuse, or treat them as artifacts.
+    overwrite : bool, default False
+        Replace an existing ``out``.
+    workers : int, default 1
+        Slabs processed at once (Dask threads).
+    progress : bool or callable, default False
+        True shows a progress bar; a callable gets ``(slabs_done, slabs_total)``.
+
+    Returns
+    -------
+    InpaintResult
+
+    Raises
+    ------
+    ValueError
+        Mask shape differs from the volume; slices smaller than the model's
+        window; ``out`` exists (without ``overwrite``) or is the input;
+        NaN/Inf with ``nan_policy="raise"``; bad parameters.
+
+    Examples
+    --------
+    >>> # result = inpaint_volume("scan.zarr", "mask.zarr", "model_dir", out="filled.zarr")
+    >>> # result.report[0]["mean_std"]
+    """
+    from .io import _SOURCES, open_mask, open_volume
+    from .train import LoadedModel, load_model
+
+    vol = open_volume(volume, name="volume")
+    msk = open_mask(mask, shape=vol.shape)
+    if not isinstance(model, LoadedModel):
+        if isinstance(model, (str, os.PathLike)):
+            model = load_model(model)
+        else:
+            raise TypeError(f"model must be a LoadedModel or a model directory, got {type(model).__name__}")
+    n_samples = check_int(n_samples, name="n_samples", minimum=2)
+    axis = check_axis(axis)
+    check_int(seed, name="seed")
+    check_choice(nan_policy, NAN_POLICIES, name="nan_policy")
+    workers = check_int(workers, name="workers", minimum=1)
+    qs = tuple(float(q) for q in quantiles)
+    if any(not 0.0 < q < 1.0 for q in qs):
+        raise ValueError(f"quantiles must lie strictly between 0 and 1, got {qs}")
+    P = model.model.config.patch
+    plane = [s for i, s in enumerate(vol.shape) if i != axis]
+    if min(plane) < P:
+        raise ValueError(
+            f"volume: slices along axis {axis} are {plane[0]}x{plane[1]}, smaller than the model's {P}x{P} window"
+        )
+    depth = vol.shape[axis]
+    if slab is None:
+        slab = min(16, max(vol.chunks[axis]))
+    slab = check_int(slab, name="slab", minimum=1)
+    starts = list(range(0, depth, slab))
+
+    settings = {
+        "shape": list(vol.shape),
+        "dtype": vol.dtype.name,
+        "axis": axis,
+        "n_samples": n_samples,
+        "quantiles": list(qs),
+        "seed": seed,
+        "slab": slab,
+        "batch": batch,
+        "model_step": model.meta.get("step"),
+        "model": hashlib.sha256(json.dumps(model.meta, sort_keys=True, default=str).encode()).hexdigest()[:16],
+    }
+    store = None
+    if out is not None:
+        out = Path(out)
+        if out.exists() and not overwrite:
+            raise ValueError(f"out: {out} already exists; pass overwrite=True to replace it")
+        target = out.resolve()
+        for src in (_SOURCES.get(name) for name in set(vol.dask.layers) | set(msk.dask.layers)):
+            if src is not None and (target == src or src in target.parents or target in src.parents):
+                raise ValueError(f"out: {out} would overwrite the input {src}; write to a new path")
+        store = _PartialStore(out, settings, vol.dtype, qs, slab, axis)
+
+    chunk_shape = list(vol.shape)
+    chunk_shape[axis] = slab
+    vol_slabs = vol.rechunk(tuple(chunk_shape))
+    msk_slabs = msk.rechunk(tuple(chunk_shape))
+
+    def run(index: int, start: int):
+        if store is not None and store.done(index):
+            return store.rows(index)
+        stop = min(depth, start + slab)
+        sel = [slice(None)] * 3
+        sel[axis] = slice(start, stop)
+        planes = np.moveaxis(np.asarray(vol_slabs[tuple(sel)].compute()), axis, 0)
+        masks = np.moveaxis(np.asarray(msk_slabs[tuple(sel)].compute()), axis, 0)
+        result = _inpaint_planes(planes, masks, model, start=start, axis=axis, n_samples=n_samples,
+                                 quantiles=qs, batch=batch, seed=seed, nan_policy=nan_policy)
+        if store is not None:
+            store.write(index, start, stop, result)
+            return result.rows
+        return result
+
+    tasks = [dask.delayed(run, pure=False)(i, s) for i, s in enumerate(starts)]
+    outputs = _compute_with_progress(tasks, workers=workers, progress=progress)
+
+    if store is None:
+        results = outputs
+        inpainted = np.concatenate([r.planes for r in results])
+        std = np.concatenate([r.std for r in results])
+        qarrays = {q: np.moveaxis(np.concatenate([r.quantiles[k] for r in results]), 0, axis) for k, q in enumerate(qs)}
+        report = _number_report([row for r in results for row in r.rows])
+        return InpaintResult(
+            inpainted=da.from_array(np.moveaxis(inpainted, 0, axis)),
+            std=da.from_array(np.moveaxis(std, 0, axis)),
+            quantiles={q: da.from_array(a) for q, a in qarrays.items()},
+            report=report,
+            out=None,
+        )
+    report = _number_report([row for rows in outputs for row in rows])
+    final = store.finish(report, overwrite=overwrite)
+    return InpaintResult(
+        inpainted=open_volume(final, key="inpainted"),
+        std=da.from_zarr(str(final / "std")),
+        quantiles={q: da.from_zarr(str(final / _quantile_name(q))) for q in qs},
+        report=report,
+        out=final,
+    )
+
+
+# --------------------------------------------------------------------------- one slab
+
+
+@dataclass
+class _SlabResult:
+    planes: np.ndarray  # (k, H, W) input dtype
+    std: np.ndarray  # (k, H, W) float32
+    quantiles: list  # of (k, H, W) float32
+    rows: list
+
+
+def _inpaint_planes(planes, masks, model, *, start, axis, n_samples, quantiles, batch, seed, nan_policy) -> _SlabResult:
+    """Fill every artifact in a stack of planes ``(k, H, W)``; planes along ``axis`` start at ``start``."""
+    from .artifacts import find_artifacts, windows_for
+
+    net, intensity = model.model, model.intensity
+    P, L = net.config.patch, net.config.hole
+    o = (P - L) // 2
+    unknown_all = masks != 0
+    if planes.dtype.kind == "f":
+        bad = ~np.isfinite(planes)
+        if bad.any():
+            if nan_policy == "raise":
+                raise ValueError(
+                    f"volume: {int(bad.sum())} NaN/Inf voxels in slices {start}..{start + len(planes) - 1} along axis {axis}; "
+                    "pass nan_policy='mask' to fill them as artifacts"
+                )
+            unknown_all = unknown_all | bad
+            # Non-finite voxels become one more label, so they never merge with a marked artifact's label.
+            masks = masks | bad if masks.dtype == bool else np.where(bad & (masks == 0), int(masks.max()) + 1, masks.astype(np.int64))
+    out = planes.copy()
+    std = np.zeros(planes.shape, np.float32)
+    qplanes = [out.astype(np.float32) for _ in quantiles]
+    rows = []
+    artifacts = find_artifacts(masks, axis=0)
+    # Per plane: the working image in network units (fills written in as they come),
+    # padded by o unknown pixels so every window can be centred on its hole box.
+    work, known = {}, {}
+    for k in {a.slice for a in artifacts}:
+        work[k] = np.pad(intensity.to_network(np.where(unknown_all[k], 0, planes[k])), o)
+        known[k] = np.pad(~unknown_all[k], o, constant_values=False)
+    jobs = []  # (artifact, windows)
+    for a in artifacts:
+        windows = windows_for(a, masks[a.slice], patch=P, hole=L)
+        row = {
+            "axis": axis, "slice": start + a.slice, "r0": a.bbox[0], "c0": a.bbox[1], "r1": a.bbox[2], "c1": a.bbox[3],
+            "pixels": a.pixels, "windows": len(windows), "mean_std": 0.0, "max_std": 0.0, "status": "filled",
+        }
+        context = sum(int((~w.unknown).sum()) for w in windows)
+        if context == 0:
+            row["status"] = "refused: no known pixel around the artifact (it covers every window)"
+            row["windows"] = 0
+            windows = []
+        rows.append(row)
+        jobs.append((a, windows, row))
+
+    rounds = max((len(w) for _, w, _ in jobs), default=0)
+    for r in range(rounds):
+        batch_windows, batch_masks, batch_fill, batch_place, batch_seeds = [], [], [], [], []
+        for a, windows, row in jobs:
+            if r >= len(windows):
+                continue
+            w = windows[r]
+            # Centre the window on its hole box (in padded coordinates the
+            # centred window starts at origin + hole_origin).
+            r0 = w.origin[0] + w.hole_origin[0]
+            c0 = w.origin[1] + w.hole_origin[1]
+            region = (slice(r0, r0 + P), slice(c0, c0 + P))
+            fill_box = w.fill[w.hole_origin[0] : w.hole_origin[0] + L, w.hole_origin[1] : w.hole_origin[1] + L]
+            fill = np.zeros((P, P), bool)
+            fill[o : o + L, o : o + L] = fill_box
+            batch_windows.append(work[a.slice][region])
+            batch_masks.append(~known[a.slice][region])  # includes fill: not filled yet
+            batch_fill.append(fill)
+            batch_place.append((a, r0 - o, c0 - o, row))
+            batch_seeds.append(_window_seed(seed, axis, start + a.slice, a.bbox, r))
+        stats = sample_fills(
+            net, np.stack(batch_windows), np.stack(batch_masks), n_samples=n_samples, batch=batch,
+            quantiles=quantiles, seed=batch_seeds,
+        )
+        for i, (a, pr, pc, row) in enumerate(batch_place):
+            fill = batch_fill[i]
+            ys, xs = np.nonzero(fill)
+            # Plane coordinates of the fill pixels (window origin pr, pc is unpadded).
+            py, px = ys + pr, xs + pc
+            mean_values = stats.mean[i][fill]
+            work[a.slice][ys + pr + o, xs + pc + o] = mean_values
+            known[a.slice][ys + pr + o, xs + pc + o] = True
+            out[a.slice, py, px] = intensity.from_network(mean_values)
+            std_values = intensity.std_to_volume(stats.std[i][fill])
+            std[a.slice, py, px] = std_values
+            for k in range(len(quantiles)):
+                qplanes[k][a.slice, py, px] = intensity.low + stats.quantiles[k, i][fill] * intensity.scale
+            row["_sum"] = row.get("_sum", 0.0) + float(std_values.sum())
+            row["_n"] = row.get("_n", 0) + int(std_values.size)
+            row["max_std"] = max(row["max_std"], float(std_values.max()))
+    for row in rows:
+        n = row.pop("_n", 0)
+        total = row.pop("_sum", 0.0)
+        row["mean_std"] = total / n if n else 0.0
+    return _SlabResult(planes=out, std=std, quantiles=qplanes, rows=rows)
+
+
+def _window_seed(seed: int, axis: int, index: int, bbox, order: int) -> int:
+    """Seed of one window from its place, so results do not depend on how slabs are cut."""
+    words = [seed % 2**32, axis, index, *bbox, order]
+    return int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0] % 2**63)
+
+
+def _number_report(rows: list) -> list:
+    rows = sorted(rows, key=lambda r: (r["slice"], r["r0"], r["c0"], r["r1"], r["c1"]))
+    return [{"id": i + 1, **row} for i, row in enumerate(rows)]
+
+
+def _quantile_name(q: float) -> str:
+    return f"q{q:g}".replace(".", "_")
+
+
+def _compute_with_progress(tasks, *, workers, progress):
+    if not tasks:
+        return []
+    if progress is False or progress is None:
+        return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
+    from dask.callbacks import Callback
+
+    total = len(tasks)
+    if progress is True:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="inpainting", unit="slab")
+        report = lambda done, total: bar.update(done - bar.n)  # noqa: E731
+    else:
+        bar, report = None, progress
+
+    names = {t.key for t in tasks}
+    state = {"done": 0}
+
+    class _Progress(Callback):
+        def _posttask(self, key, result, dsk, state_, worker_id):
+            if key in names:
+                state["done"] += 1
+                report(state["done"], total)
+
+    try:
+        with _Progress():
+            return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+# --------------------------------------------------------------------------- resumable output
+
+
+class _PartialStore:
+    """The output group under construction: ``.NAME.partial`` beside ``out``."""
+
+    def __init__(self, out: Path, settings: dict, dtype, quantiles, slab: int, axis: int):
+        import zarr
+        from zarr.codecs import ZstdCodec
+
+        self.out = out
+        self.path = out.parent / f".{out.name}.partial"
+        self.quantiles = quantiles
+        if not out.parent.exists():
+            raise ValueError(f"out: the folder {out.parent} does not exist")
+        shape = settings["shape"]
+        chunks = [min(256, s) for s in shape]
+        chunks[axis] = slab
+        if self.path.exists():
+            group = zarr.open_group(str(self.path), mode="r+")
+            previous = group.attrs.get("ctinpaint_settings")
+            if previous != settings:
+                raise ValueError(
+                    f"out: an unfinished run with other settings is in {self.path}; "
+                    "remove it or repeat the same command to resume it"
+                )
+        else:
+            tmp = out.parent / f".{out.name}.creating"
+            shutil.rmtree(tmp, ignore_errors=True)
+            group = zarr.open_group(str(tmp), mode="w", attributes={"ctinpaint_settings": settings})
+            kw = dict(shape=shape, chunks=chunks, compressors=ZstdCodec(level=3))
+            group.create_array("inpainted", dtype=dtype, fill_value=0, **kw)
+            group.create_array("std", dtype="float32", fill_value=0.0, **kw)
+            for q in quantiles:
+                group.create_array(_quantile_name(q), dtype="float32", fill_value=0.0, **kw)
+            (tmp / "slabs").mkdir()
+            os.rename(tmp, self.path)
+            group = zarr.open_group(str(self.path), mode="r+")
+        self.group = group
+        self.axis = axis
+
+    def _marker(self, index: int) -> Path:
+        return self.path / "slabs" / f"{index:06d}.json"
+
+    def done(self, index: int) -> bool:
+        return self._marker(index).exists()
+
+    def rows(self, index: int) -> list:
+        return json.loads(self._marker(index).read_text())
+
+    def write(self, index: int, start: int, stop: int, result: _SlabResult) -> None:
+        sel = [slice(None)] * 3
+        sel[self.axis] = slice(start, stop)
+        sel = tuple(sel)
+        self.group["inpainted"][sel] = np.moveaxis(result.planes, 0, self.axis)
+        self.group["std"][sel] = np.moveaxis(result.std, 0, self.axis)
+        for q, values in zip(self.quantiles, result.quantiles, strict=True):
+            self.group[_quantile_name(q)][sel] = np.moveaxis(values, 0, self.axis)
+        # The marker is written last and atomically: a slab without one is redone.
+        marker = self._marker(index)
+        tmp = marker.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result.rows))
+        os.replace(tmp, marker)
+
+    def finish(self, report: list, *, overwrite: bool) -> Path:
+        _write_report(self.path, report)
+        shutil.rmtree(self.path / "slabs")
+        if self.out.exists():
+            if not overwrite:
+                raise ValueError(f"out: {self.out} appeared while inpainting; the result stays in {self.path}")
+            old = self.out.parent / f".{self.out.name}.old"
+            os.rename(self.out, old)
+            os.rename(self.path, self.out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(self.path, self.out)
+        return self.out
+
+
+def _write_report(folder: Path, report: list) -> None:
+    text = json.dumps(report, indent=1)
+    (folder / "report.json").write_text(text)
+    buffer = _stdio.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=REPORT_FIELDS)
+    writer.writeheader()
+    for row in report:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    (folder / "report.csv").write_text(buffer.getvalue())

@@ -1,0 +1,459 @@
+"""Train the inpainting networks C, G and D on artifact-free patches of a volume.
+
+This module only assembles the pieces: a patch sampler, a held-out validation
+set, the networks, two phases (discriminator, then conditioner + generator) and
+the validation callback. The loop itself (devices, AMP, logging, checkpoints,
+exact resume) is :func:`gan_zoo.training.run_training`, shared with the GAN zoo.
+
+A trained model is a directory holding ``model.safetensors`` (weights) and
+``model.json`` (network config, intensity mapping, training metadata);
+:func:`load_model` reads it back without executing any code from it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from ._checks import check_choice, check_float, check_int
+
+#: Written into every model file; a file with a larger version is refused.
+MODEL_FORMAT_VERSION = 1
+_MODEL_NAME = "model"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; saved with every checkpoint and model.
+
+    Attributes
+    ----------
+    steps : int or None
+        Stop after this many steps (one D step and one G step each) ...
+    minutes : float or None
+        ... or after this much wall-clock time, whichever comes first.
+    batch_size : int
+        Patches per step.
+    lr_g, lr_d : float
+        Adam learning rates of C + G together and of D (reference: 1e-3, 3e-4).
+    loss : {"nonsaturating", "lsgan", "hinge"}
+        Adversarial loss (reference: nonsaturating).
+    mode_seeking : float
+        Weight of the mode-seeking term that keeps fills diverse (reference 0.05).
+    r1 : float
+        Weight of the R1 gradient penalty on real patches (0 = off).
+    hole_shape : {"square", "random"}
+        Training holes: the reference's centred square, or random shapes inside
+        the central box (real artifacts are any shape).
+    axes : tuple of int
+        Slice orientations patches are cut from.
+    holdout : float
+        Fraction of rows (at the bottom of every slice) held out for validation;
+        the training sampler never sees them.
+    n_val, val_samples : int
+        Validation windows, and samples per window for their mean/std.
+    seed : int
+    device : str
+        "auto", "cpu", "cuda" or "cuda:N".
+    checkpoint_every, validate_every, log_every : int
+        Intervals in steps.
+    """
+
+    steps: int | None = 2000
+    minutes: float | None = None
+    batch_size: int = 64
+    lr_g: float = 1e-3
+    lr_d: float = 3e-4
+    loss: str = "nonsaturating"
+    mode_seeking: float = 0.05
+    r1: float = 0.0
+    hole_shape: str = "random"
+    axes: tuple[int, ...] = (0,)
+    holdout: float = 0.125
+    n_val: int = 128
+    val_samples: int = 32
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 500
+    validate_every: int = 250
+    log_every: int = 25
+
+    def __post_init__(self):
+        if self.steps is None and self.minutes is None:
+            raise ValueError("steps or minutes: give at least one stopping rule")
+        if self.steps is not None:
+            check_int(self.steps, name="steps", minimum=1)
+        if self.minutes is not None:
+            check_float(self.minutes, name="minutes", minimum=0.0)
+        check_int(self.batch_size, name="batch_size", minimum=1)
+        check_float(self.lr_g, name="lr_g", minimum=0.0)
+        check_float(self.lr_d, name="lr_d", minimum=0.0)
+        check_choice(self.loss, ("nonsaturating", "lsgan", "hinge"), name="loss")
+        check_float(self.mode_seeking, name="mode_seeking", minimum=0.0)
+        check_float(self.r1, name="r1", minimum=0.0)
+        check_choice(self.hole_shape, ("square", "random"), name="hole_shape")
+        object.__setattr__(self, "axes", tuple(self.axes))
+        check_float(self.holdout, name="holdout", minimum=0.0, maximum=0.5)
+        check_int(self.n_val, name="n_val", minimum=1)
+        check_int(self.val_samples, name="val_samples", minimum=2)
+        check_int(self.seed, name="seed")
+        for name in ("checkpoint_every", "validate_every", "log_every"):
+            check_int(getattr(self, name), name=name, minimum=1)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form."""
+        d = asdict(self)
+        d["axes"] = list(self.axes)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are refused."""
+        known = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) - known:
+            raise ValueError(f"train config: unexpected keys {sorted(set(data) - known) if isinstance(data, dict) else data!r}")
+        return cls(**{**data, "axes": tuple(data.get("axes", (0,)))})
+
+
+class LoadedModel(NamedTuple):
+    """A trained model ready for sampling."""
+
+    model: torch.nn.Module
+    intensity: object
+    meta: dict
+
+
+def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainConfig | None = None,
+                intensity=None, progress: bool = True):
+    """Train C, G and D on artifact-free patches of ``volume``; resume when ``out_dir`` has a checkpoint.
+
+    Parameters
+    ----------
+    volume : path or array
+        Anything :func:`ctinpaint.io.open_volume` accepts, shape (Z, Y, X).
+    out_dir : str or os.PathLike
+        Training directory: checkpoints (``latest``, ``best``), ``log.jsonl``,
+        previews, and the final model files ``model.safetensors`` + ``model.json``.
+        An existing training there is resumed exactly.
+    mask : path or array, optional
+        Known artifacts; patches never touch them.
+    model_config : ctinpaint.models.ModelConfig, optional
+        Network architecture; default: the default preset.
+    config : TrainConfig, optional
+    intensity : ctinpaint.intensity.IntensityMapping, optional
+        Default: fitted on the volume (outside the mask).
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    gan_zoo.training.TrainResult
+        With the final step, elapsed time and checkpoint paths; the model
+        directory is ``out_dir``.
+
+    Raises
+    ------
+    ValueError
+        A volume too small to hold out validation rows and still train, or no
+        artifact-free region big enough for a patch.
+
+    Examples
+    --------
+    >>> from ctinpaint.phantom import make_phantom
+    >>> import tempfile
+    >>> vol = make_phantom((2, 96, 96), seed=0)
+    >>> result = train_model(vol, tempfile.mkdtemp(), config=TrainConfig(steps=2, n_val=4, val_samples=2), progress=False)
+    >>> result.step
+    2
+    """
+    from gan_zoo.training import LoopConfig, Phase, run_training
+
+    from .intensity import fit_intensity
+    from .io import open_mask, open_volume
+    from .losses import AdversarialLoss, mode_seeking_loss, r1_penalty
+    from .models import DEFAULT_PRESET, build_model, config_for
+    from .patches import PatchSampler
+
+    config = config or TrainConfig()
+    model_config = model_config or config_for(DEFAULT_PRESET)
+    vol = open_volume(volume, name="volume")
+    msk = None if mask is None else open_mask(mask, shape=vol.shape)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resumed_meta = _existing_meta(out_dir)
+    if resumed_meta is not None:
+        # A resumed run must convert intensities exactly as the first part did.
+        from .intensity import IntensityMapping
+
+        intensity = IntensityMapping.from_dict(resumed_meta["intensity"])
+    elif intensity is None:
+        intensity = fit_intensity(vol, mask=msk)
+
+    P, L = model_config.patch, model_config.hole
+    heldout = heldout_rows(vol, patch=P, fraction=config.holdout)
+    val_sampler = PatchSampler(
+        vol, mask=msk, exclude=~heldout, patch=P, hole=L, hole_shape=config.hole_shape,
+        batch_size=config.n_val, seed=config.seed + 1, intensity=intensity,
+    )
+    val = val_sampler.take(config.n_val)
+    val_truth = val.x[:, 0]
+    val_unknown = val.hole[:, 0] > 0.5
+    sampler = PatchSampler(
+        vol, mask=msk, exclude=heldout, patch=P, hole=L, hole_shape=config.hole_shape,
+        batch_size=config.batch_size, axes=config.axes, seed=config.seed, intensity=intensity,
+    )
+
+    torch.manual_seed(config.seed)
+    model = build_model(model_config)
+    adversarial = AdversarialLoss(config.loss)
+    opt_g = torch.optim.Adam(
+        [*model.conditioner.parameters(), *model.generator.parameters()], lr=config.lr_g, betas=(0.5, 0.999)
+    )
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr_d, betas=(0.5, 0.999))
+
+    def d_loss(batch, step):
+        x, hole = batch.x, batch.hole
+        y = x * (1 - hole)
+        with torch.no_grad():
+            fake = model(y, hole)
+        if config.r1 > 0:
+            x = x.detach().requires_grad_(True)
+        real_logits = model.discriminate(x, hole)
+        loss = adversarial.d_loss(real_logits, model.discriminate(fake, hole))
+        logs = {"adv": loss.detach()}
+        if config.r1 > 0:
+            penalty = r1_penalty(real_logits, x)
+            loss = loss + config.r1 * penalty
+            logs["r1"] = penalty.detach()
+        return loss, logs
+
+    def g_loss(batch, step):
+        x, hole = batch.x, batch.hole
+        y = x * (1 - hole)
+        cond = model.condition(y, hole)
+        z_a = model.sample_z(x.shape[0], device=x.device)
+        fill_a = model.generate(z_a, cond)
+        adv = adversarial.g_loss(model.discriminate(model.composite(y, hole, fill_a), hole))
+        logs = {"adv": adv.detach()}
+        loss = adv
+        if config.mode_seeking > 0:
+            z_b = model.sample_z(x.shape[0], device=x.device)
+            # Only hole pixels count: G could otherwise buy diversity with pixels that are thrown away.
+            o, L = model.config.offset, model.config.hole
+            ms = mode_seeking_loss(fill_a, model.generate(z_b, cond), z_a, z_b, mask=hole[:, :, o : o + L, o : o + L])
+            loss = loss + config.mode_seeking * ms
+            logs["mode_seeking"] = ms.detach()
+        return loss, logs
+
+    def validate(step):
+        from .sampling import sample_fills
+
+        stats = sample_fills(model, val_truth, val_unknown, n_samples=config.val_samples, seed=config.seed)
+        return _validation_metrics(val_truth, stats)
+
+    def preview(step, path):
+        from .figures import uncertainty_panels
+        from .sampling import draw_fills, sample_fills
+
+        k = min(4, len(val_truth))
+        stats = sample_fills(model, val_truth[:k], val_unknown[:k], n_samples=max(config.val_samples, 64), seed=0)
+        one = draw_fills(model, val_truth[:k], val_unknown[:k], seed=1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        uncertainty_panels(np.where(val_unknown[:k], 0, val_truth[:k]), val_unknown[:k], val_truth[:k], stats, one, path)
+
+    meta = {
+        "model": model_config.to_dict(),
+        "intensity": intensity.to_dict(),
+        "train": config.to_dict(),
+        "model_format_version": MODEL_FORMAT_VERSION,
+    }
+    result = run_training(
+        networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
+        phases=[
+            Phase("D", opt_d, d_loss),
+            Phase("G", opt_g, g_loss),
+        ],
+        data=_ResumableBatches(sampler),
+        out_dir=out_dir,
+        config=LoopConfig(
+            steps=config.steps,
+            minutes=config.minutes,
+            checkpoint_every=config.checkpoint_every,
+            log_every=config.log_every,
+            validate_every=config.validate_every,
+            preview_every=0,
+            seed=config.seed,
+            device=config.device,
+        ),
+        meta=meta,
+        validate=validate,
+        best_metric=("psnr", "max"),
+        preview=preview,
+        progress=progress,
+    )
+    _export_model(out_dir, meta)
+    return result
+
+
+def _validation_metrics(truth: np.ndarray, stats) -> dict[str, float]:
+    sel = stats.filled
+    err = stats.mean[sel] - truth[sel]
+    std = stats.std[sel]
+    mse = float(np.mean(err**2))
+    return {
+        "mae": float(np.mean(np.abs(err))),
+        "psnr": float(10 * math.log10(1.0 / max(mse, 1e-12))),
+        "coverage_1sigma": float(np.mean(np.abs(err) <= std)),
+        "coverage_2sigma": float(np.mean(np.abs(err) <= 2 * std)),
+        "diversity": float(np.mean(std)),
+    }
+
+
+def heldout_rows(vol, *, patch: int, fraction: float):
+    """The validation region training holds out: the bottom rows of every slice.
+
+    Parameters
+    ----------
+    vol : dask.array.Array, (Z, Y, X)
+    patch : int
+        Window size; at least ``patch`` rows are held out, and at least
+        ``patch`` rows must remain for training.
+    fraction : float
+        Fraction of the rows held out.
+
+    Returns
+    -------
+    dask.array.Array
+        bool (Z, Y, X), chunked like ``vol``; True on held-out voxels.
+
+    Raises
+    ------
+    ValueError
+        Slices too small to hold out rows and still train.
+    """
+    import dask.array as da
+
+    Y = vol.shape[1]
+    rows = max(patch, int(round(fraction * Y)))
+    if Y - rows < patch:
+        raise ValueError(
+            f"volume: slices of {Y} rows are too small to hold out {rows} validation rows and still cut "
+            f"{patch}x{patch} training patches; use a larger volume or a smaller patch"
+        )
+    band = da.arange(Y, chunks=vol.chunks[1]) >= Y - rows
+    return da.broadcast_to(band[None, :, None], vol.shape, chunks=vol.chunks)
+
+
+def _existing_meta(out_dir: Path):
+    """The caller metadata of the training checkpoint in ``out_dir``, if there is one."""
+    from gan_zoo.training import load_checkpoint
+
+    if not (out_dir / "latest.json").exists():
+        return None
+    return load_checkpoint(out_dir, "latest")[1].get("user_meta")
+
+
+class _ResumableBatches:
+    """Batches of a :class:`~ctinpaint.patches.PatchSampler` with a resumable position.
+
+    The sampler's sequence is fixed by its seed, so the position is just the
+    number of batches handed out; resuming replays that many batches (cutting
+    is fast, ~1,000 batches of 64 a second) and continues with exactly the
+    batch an uninterrupted run would have seen next.
+    """
+
+    def __init__(self, sampler):
+        self._sampler = sampler
+        self._iterator = iter(sampler)
+        self._served = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self._served += 1
+        return next(self._iterator)
+
+    def state_dict(self) -> dict:
+        return {"batches": self._served}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._iterator = iter(self._sampler)
+        for _ in range(int(state["batches"])):
+            next(self._iterator)
+        self._served = int(state["batches"])
+
+
+def _export_model(out_dir: Path, meta: dict) -> None:
+    """Write the inference model (best checkpoint's networks) as model.json + weights."""
+    from gan_zoo.training import load_checkpoint, save_checkpoint
+
+    name = "best" if (out_dir / "best.json").exists() else "latest"
+    tensors, ckpt = load_checkpoint(out_dir, name)
+    weights = {k: v for k, v in tensors.items() if k.startswith("networks.")}
+    save_checkpoint(
+        out_dir, _MODEL_NAME, tensors=weights,
+        meta={"networks": ckpt["networks"], "ctinpaint": meta, "step": ckpt.get("step"), "checkpoint": name},
+    )
+
+
+def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
+    """Load a trained model directory safely (safetensors + JSON, no pickle).
+
+    Parameters
+    ----------
+    model_dir : str or os.PathLike
+        Directory written by :func:`train_model` (``model.safetensors`` + ``model.json``).
+    device : str, default "auto"
+
+    Returns
+    -------
+    LoadedModel
+        ``model`` in eval mode on ``device``, the ``intensity`` mapping it was
+        trained with, and the metadata.
+
+    Raises
+    ------
+    ValueError
+        Missing, corrupt or foreign files, a newer format version, or weights
+        that do not match the stored config.
+    """
+    from gan_zoo.training import load_checkpoint, resolve_device, state_from_tensors
+
+    from .intensity import IntensityMapping
+    from .models import ModelConfig, build_model
+
+    model_dir = Path(model_dir)
+    tensors, stored = load_checkpoint(model_dir, _MODEL_NAME)
+    meta = stored.get("ctinpaint")
+    if not isinstance(meta, dict) or not isinstance(stored.get("networks"), dict):
+        raise ValueError(f"model_dir: {model_dir} is not a ctinpaint model (model.json has no model description)")
+    for key in ("model", "intensity", "model_format_version"):
+        if key not in meta:
+            raise ValueError(f"model_dir: {model_dir} is not a ctinpaint model (no {key!r} in model.json)")
+    version = meta["model_format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"model_dir: {model_dir} has an invalid model format version {version!r}")
+    if version > MODEL_FORMAT_VERSION:
+        raise ValueError(
+            f"model_dir: {model_dir} was written by a newer ctinpaint (model format {version}); upgrade ctinpaint"
+        )
+    config = ModelConfig.from_dict(meta["model"])
+    intensity = IntensityMapping.from_dict(meta["intensity"])
+    model = build_model(config)
+    parts = {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
+    for name, module in parts.items():
+        if name not in stored["networks"]:
+            raise ValueError(f"model_dir: {model_dir} has no weights for network {name!r}")
+        try:
+            module.load_state_dict(state_from_tensors(stored["networks"][name], tensors), strict=True)
+        except (RuntimeError, KeyError, TypeError) as exc:
+            raise ValueError(f"model_dir: weights in {model_dir} do not match the stored config: {exc}") from exc
+    model.to(resolve_device(device)).eval()
+    return LoadedModel(model=model, intensity=intensity, meta={**meta, "step": stored.get("step")})

@@ -1,0 +1,201 @@
+"""Tests for ctinpaint.inpaint: bit identity outside the mask, chunking, resume, reports, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import dask.array as da
+import numpy as np
+import pytest
+import torch
+
+from ctinpaint.inpaint import REPORT_FIELDS, inpaint_volume
+from ctinpaint.intensity import IntensityMapping
+from ctinpaint.io import open_mask, open_volume, save_volume
+from ctinpaint.models import build_model, config_for
+from ctinpaint.train import LoadedModel
+
+
+def _model(dtype="uint16", low=0.0, high=4000.0):
+    torch.manual_seed(0)
+    net = build_model(config_for("unet", width=8))
+    return LoadedModel(model=net.eval(), intensity=IntensityMapping(low=low, high=high, dtype=dtype), meta={"step": 0})
+
+
+def _data(dtype="uint16", shape=(6, 48, 56), seed=0):
+    rng = np.random.default_rng(seed)
+    if np.dtype(dtype).kind == "f":
+        vol = rng.normal(0.5, 0.1, shape).astype(dtype)
+    else:
+        vol = rng.integers(0, 255 if dtype == "uint8" else 4000, shape).astype(dtype)
+    mask = np.zeros(shape, bool)
+    mask[0, 10:16, 12:20] = True  # small
+    mask[2, 0:5, 30:34] = True  # at the top border
+    mask[3, 20:45, 5:40] = True  # larger than the hole: tiled
+    mask[5, 40:48, 50:56] = True  # in the bottom-right corner
+    mask[5, 5:7, 5:7] = True
+    return vol, mask
+
+
+@pytest.mark.parametrize("dtype, high", [("uint8", 255.0), ("uint16", 4000.0), ("float32", 1.0)])
+def test_outside_the_mask_is_the_input_bit_for_bit(dtype, high):
+    vol, mask = _data(dtype)
+    before = vol.copy()
+    result = inpaint_volume(vol, mask, _model(dtype, high=high), n_samples=8, seed=0)
+    out = np.asarray(result.inpainted.compute())
+    assert out.dtype == vol.dtype
+    assert out.tobytes() != vol.tobytes()
+    np.testing.assert_array_equal(out.view(np.uint8).reshape(*vol.shape, -1)[~mask], vol.view(np.uint8).reshape(*vol.shape, -1)[~mask])
+    np.testing.assert_array_equal(vol, before)  # input untouched
+    std = np.asarray(result.std.compute())
+    assert std.dtype == np.float32
+    assert (std[~mask] == 0).all() and (std[mask] > 0).all()
+    assert np.isfinite(out).all()
+
+
+def test_report_rows():
+    vol, mask = _data()
+    result = inpaint_volume(vol, mask, _model(), n_samples=4, seed=0)
+    assert [r["id"] for r in result.report] == [1, 2, 3, 4, 5]
+    assert [r["slice"] for r in result.report] == [0, 2, 3, 5, 5]
+    big = result.report[2]
+    assert (big["r0"], big["c0"], big["r1"], big["c1"], big["pixels"]) == (20, 5, 45, 40, 25 * 35)
+    assert big["windows"] > 1
+    std = np.asarray(result.std.compute())
+    assert big["max_std"] == pytest.approx(float(std[3][mask[3]].max()), rel=1e-6)
+    assert big["mean_std"] == pytest.approx(float(std[3][mask[3]].mean()), rel=1e-4)
+    assert all(set(r) == set(REPORT_FIELDS) for r in result.report)
+    assert all(r["status"] == "filled" for r in result.report)
+
+
+def test_input_chunking_does_not_change_the_result():
+    vol, mask = _data()
+    model = _model()
+    a = inpaint_volume(vol, mask, model, n_samples=8, seed=3, slab=2)
+    b = inpaint_volume(da.from_array(vol, chunks=(1, 17, 23)), da.from_array(mask, chunks=(4, 48, 9)), model,
+                       n_samples=8, seed=3, slab=2)
+    np.testing.assert_array_equal(a.inpainted.compute(), b.inpainted.compute())
+    np.testing.assert_array_equal(a.std.compute(), b.std.compute())
+
+
+def test_slab_size_and_workers_do_not_change_the_result():
+    vol, mask = _data("float32")
+    model = _model("float32", high=1.0)
+    a = inpaint_volume(vol, mask, model, n_samples=8, seed=3, slab=1)
+    b = inpaint_volume(vol, mask, model, n_samples=8, seed=3, slab=6, workers=2)
+    # Same noise per window; only float summation order may differ between batch sizes.
+    np.testing.assert_allclose(a.inpainted.compute(), b.inpainted.compute(), atol=1e-5)
+    np.testing.assert_allclose(a.std.compute(), b.std.compute(), atol=1e-5)
+
+
+def test_other_axis():
+    vol, mask = _data(shape=(40, 36, 40))
+    result = inpaint_volume(vol, mask, _model(), n_samples=4, axis=1, seed=0)
+    out = np.asarray(result.inpainted.compute())
+    np.testing.assert_array_equal(out[~mask], vol[~mask])
+    assert (np.asarray(result.std.compute())[mask] > 0).all()
+    assert {r["axis"] for r in result.report} == {1}
+
+
+def test_zarr_output_with_quantiles_and_reports(tmp_path):
+    vol, mask = _data()
+    src = save_volume({"volume": vol, "mask": mask}, tmp_path / "in.zarr")
+    result = inpaint_volume(open_volume(src, key="volume"), open_mask(src, key="mask"),
+                            _model(), n_samples=16, out=tmp_path / "out.zarr", quantiles=(0.025, 0.975), seed=0)
+    assert result.out == tmp_path / "out.zarr"
+    assert sorted(os.listdir(tmp_path)) == ["in.zarr", "out.zarr"]  # no partial folder left
+    out = open_volume(tmp_path / "out.zarr", key="inpainted").compute()
+    np.testing.assert_array_equal(out[~mask], vol[~mask])
+    lo, hi = (np.asarray(result.quantiles[q].compute()) for q in (0.025, 0.975))
+    mean = out.astype(np.float32)
+    assert (lo[mask] <= hi[mask]).all()
+    assert np.mean((lo[mask] - 1 <= mean[mask]) & (mean[mask] <= hi[mask] + 1)) > 0.95
+    report = json.loads((tmp_path / "out.zarr" / "report.json").read_text())
+    assert report == json.loads(json.dumps(result.report))
+    csv_lines = (tmp_path / "out.zarr" / "report.csv").read_text().splitlines()
+    assert csv_lines[0].split(",") == list(REPORT_FIELDS) and len(csv_lines) == 6
+
+
+def test_killed_run_resumes_and_matches(tmp_path):
+    vol, mask = _data()
+    model = _model()
+    full = inpaint_volume(vol, mask, model, n_samples=8, seed=1, slab=2, out=tmp_path / "full.zarr")
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(done, total):
+        if done == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        inpaint_volume(vol, mask, model, n_samples=8, seed=1, slab=2, out=tmp_path / "part.zarr", progress=stop_after_first)
+    partial = tmp_path / ".part.zarr.partial"
+    assert partial.exists() and not (tmp_path / "part.zarr").exists()
+    assert len(os.listdir(partial / "slabs")) == 1
+    done = []
+    resumed = inpaint_volume(vol, mask, model, n_samples=8, seed=1, slab=2, out=tmp_path / "part.zarr",
+                             progress=lambda d, t: done.append(d))
+    np.testing.assert_array_equal(resumed.inpainted.compute(), full.inpainted.compute())
+    np.testing.assert_array_equal(resumed.std.compute(), full.std.compute())
+    assert resumed.report == full.report
+    assert not partial.exists()
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    vol, mask = _data()
+
+    def stop(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        inpaint_volume(vol, mask, _model(), n_samples=8, slab=2, out=tmp_path / "o.zarr", progress=stop)
+    with pytest.raises(ValueError, match="other settings"):
+        inpaint_volume(vol, mask, _model(), n_samples=16, slab=2, out=tmp_path / "o.zarr")
+
+
+def test_artifact_covering_a_whole_slice_is_refused_and_left_alone():
+    vol, mask = _data()
+    mask[1] = True
+    result = inpaint_volume(vol, mask, _model(), n_samples=4, seed=0)
+    row = [r for r in result.report if r["slice"] == 1][0]
+    assert row["status"].startswith("refused")
+    out = np.asarray(result.inpainted.compute())
+    np.testing.assert_array_equal(out[1], vol[1])
+    assert [r["status"] for r in result.report].count("filled") == 5
+
+
+def test_nan_policy():
+    vol, mask = _data("float32")
+    vol[4, 30, 30] = np.nan
+    model = _model("float32", high=1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        inpaint_volume(vol, mask, model, n_samples=4)
+    result = inpaint_volume(vol, mask, model, n_samples=4, nan_policy="mask")
+    out = np.asarray(result.inpainted.compute())
+    assert np.isfinite(out).all()
+    assert len(result.report) == 6
+
+
+def test_errors(tmp_path):
+    vol, mask = _data()
+    model = _model()
+    with pytest.raises(ValueError, match="n_samples"):
+        inpaint_volume(vol, mask, model, n_samples=1)
+    with pytest.raises(ValueError, match="mask shape"):
+        inpaint_volume(vol, mask[:, :40], model)
+    with pytest.raises(ValueError, match="smaller than the model"):
+        inpaint_volume(vol[:, :20], mask[:, :20], model)
+    with pytest.raises(TypeError, match="model"):
+        inpaint_volume(vol, mask, object())
+    with pytest.raises(ValueError, match="quantiles"):
+        inpaint_volume(vol, mask, model, quantiles=(1.0,))
+    with pytest.raises(ValueError, match="axis"):
+        inpaint_volume(vol, mask, model, axis=3)
+    (tmp_path / "exists.zarr").mkdir()
+    with pytest.raises(ValueError, match="already exists"):
+        inpaint_volume(vol, mask, model, out=tmp_path / "exists.zarr")
+    src = save_volume(vol, tmp_path / "in.zarr")
+    with pytest.raises(ValueError, match="overwrite the input"):
+        inpaint_volume(open_volume(src), mask, model, out=src, overwrite=True)
