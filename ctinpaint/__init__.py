@@ -10,6 +10,14 @@ intensity   robust percentile normalisation to the network's range and back
 phantom     the embedded synthetic SiC/diamond-like volume, with injected artifacts
 artifacts   artifact masks -> per-slice artifacts -> inpainting windows
 patches     training patches with holes, cut block-wise from artifact-free regions
+models      the networks C, G, D and their presets
+losses      adversarial, mode-seeking, moment-reconstruction and R1 losses
+train       training on the shared loop of gan_zoo.training; safe model files
+sampling    thousands of fills per window reduced to mean, std and quantiles
+inpaint     the whole-volume job
+evaluate    held-out metrics next to the biharmonic baseline
+figures     uncertainty panels, loss curves
+demo        the end-to-end demonstration behind ``ctinpaint demo``
 """
 
 from __future__ import annotations
@@ -34,6 +42,18 @@ _EXPORTS = {
     "PatchSampler": "ctinpaint.patches",
     "PatchBatch": "ctinpaint.patches",
     "hole_masks": "ctinpaint.patches",
+    "Corrupted": "ctinpaint.phantom",
+    "ModelConfig": "ctinpaint.models",
+    "build_model": "ctinpaint.models",
+    "config_for": "ctinpaint.models",
+    "TrainConfig": "ctinpaint.train",
+    "train_model": "ctinpaint.train",
+    "load_model": "ctinpaint.train",
+    "FillStats": "ctinpaint.sampling",
+    "sample_fills": "ctinpaint.sampling",
+    "inpaint_volume": "ctinpaint.inpaint",
+    "evaluate_model": "ctinpaint.evaluate",
+    "biharmonic_fill": "ctinpaint.evaluate",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -85,3 +85,29 @@ def check_shapes_match(shape_a, shape_b, *, name_a: str, name_b: str) -> None:
     """Raise if two array shapes differ."""
     if tuple(shape_a) != tuple(shape_b):
         raise ValueError(f"{name_b} shape {tuple(shape_b)} does not match {name_a} shape {tuple(shape_a)}")
+
+
+def check_window_stack(value, *, name: str, shape=None, mask: bool = False, square: bool = True) -> np.ndarray:
+    """A stack of 2D windows given as (N, H, W) or (N, 1, H, W), as an (N, H, W) array.
+
+    Returns a view where possible (never modifies ``value``); masks come back
+    as bool (nonzero = True). ``shape`` is the (N, H, W) the stack must have,
+    e.g. that of the windows it goes with; ``square`` requires H == W.
+    """
+    if value is None:
+        raise TypeError(f"{name}: expected an array, got None")
+    arr = np.asarray(value)
+    if arr.ndim == 4 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 3 or (square and arr.shape[1] != arr.shape[2]):
+        kind = "(N, P, P) or (N, 1, P, P)" if square else "(N, H, W) or (N, 1, H, W)"
+        raise ValueError(f"{name}: expected shape {kind}, got {np.shape(value)}")
+    if shape is not None and arr.shape != tuple(shape):
+        raise ValueError(f"{name}: shape {np.shape(value)} does not match the shape {tuple(shape)} of the windows")
+    if mask:
+        if arr.dtype != bool and arr.dtype.kind not in "iuf":
+            raise TypeError(f"{name}: dtype {arr.dtype} is not a mask")
+        return arr if arr.dtype == bool else arr != 0
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: dtype {arr.dtype} is not numeric")
+    return arr

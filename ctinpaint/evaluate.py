@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ._checks import check_choice, check_int
+from ._checks import check_choice, check_int, check_window_stack
 
 #: Quantiles drawn by :func:`evaluate_model`; their interval should hold 95% of the truth.
 INTERVAL_QUANTILES = (0.025, 0.975)
@@ -160,16 +160,16 @@ def hole_metrics(
     >>> round(m["mae"], 4), round(m["psnr"], 2), m["coverage_1sigma"], m["coverage_2sigma"]
     (0.1, 20.0, 1.0, 1.0)
     """
-    truth_a = _as_stack(truth, "truth")
+    truth_a = check_window_stack(truth, name="truth")
     shape = truth_a.shape
-    mean_a = _as_stack(mean, "mean", shape=shape)
-    std_a = _as_stack(std, "std", shape=shape)
-    filled_a = _as_stack(filled, "filled", shape=shape, mask=True)
+    mean_a = check_window_stack(mean, name="mean", shape=shape)
+    std_a = check_window_stack(std, name="std", shape=shape)
+    filled_a = check_window_stack(filled, name="filled", shape=shape, mask=True)
     if (low is None) != (high is None):
         raise ValueError("low and high: give both bounds of the interval or neither")
-    low_a = None if low is None else _as_stack(low, "low", shape=shape)
-    high_a = None if high is None else _as_stack(high, "high", shape=shape)
-    sample_a = None if sample is None else _as_stack(sample, "sample", shape=shape)
+    low_a = None if low is None else check_window_stack(low, name="low", shape=shape)
+    high_a = None if high is None else check_window_stack(high, name="high", shape=shape)
+    sample_a = None if sample is None else check_window_stack(sample, name="sample", shape=shape)
     if not filled_a.any():
         raise ValueError("filled: no filled pixel in any window; nothing to evaluate")
     box = _hole_box(filled_a, hole)
@@ -251,8 +251,8 @@ def biharmonic_fill(windows, masks) -> np.ndarray:
     """
     from skimage.restoration import inpaint_biharmonic
 
-    win = _as_stack(windows, "windows")
-    unknown = _as_stack(masks, "masks", shape=win.shape, mask=True)
+    win = check_window_stack(windows, name="windows")
+    unknown = check_window_stack(masks, name="masks", shape=win.shape, mask=True)
     known_any = (~unknown).reshape(len(unknown), -1).any(axis=1)
     if not known_any.all():
         raise ValueError(f"masks: window {int(np.argmin(known_any))} has no known pixel; biharmonic needs context")
@@ -456,26 +456,6 @@ def evaluate_model(
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _as_stack(value, name: str, *, shape=None, mask: bool = False) -> np.ndarray:
-    """``value`` as an (N, P, P) array (a read-only view or copy; never modified)."""
-    if value is None:
-        raise TypeError(f"{name}: expected an array, got None")
-    arr = np.asarray(value)
-    if arr.ndim == 4 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 3 or arr.shape[1] != arr.shape[2]:
-        raise ValueError(f"{name}: expected shape (N, P, P) or (N, 1, P, P), got {np.shape(value)}")
-    if shape is not None and arr.shape != tuple(shape):
-        raise ValueError(f"{name}: shape {np.shape(value)} does not match truth/windows shape {tuple(shape)}")
-    if mask:
-        if arr.dtype != bool and arr.dtype.kind not in "iuf":
-            raise TypeError(f"{name}: dtype {arr.dtype} is not a mask")
-        return arr != 0 if arr.dtype != bool else arr
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name}: dtype {arr.dtype} is not numeric")
-    return arr
 
 
 def _hole_box(filled: np.ndarray, hole: int | None) -> slice:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_window_stack
+
 #: Colour of unknown pixels in input panels. Not black or white (both are legal
 #: CT values) and outside both the grey scale and the std colormap.
 HOLE_COLOR = "#e7298a"
@@ -123,18 +125,18 @@ def uncertainty_panels(
     '.png'
     """
     path = _check_png_path(path)
-    win = _as_stack(windows, "windows")
+    win = check_window_stack(windows, name="windows", square=False)
     shape = win.shape
-    unknown = _as_stack(masks, "masks", shape=shape, mask=True)
-    true = None if truth is None else _as_stack(truth, "truth", shape=shape)
+    unknown = check_window_stack(masks, name="masks", square=False, shape=shape, mask=True)
+    true = None if truth is None else check_window_stack(truth, name="truth", square=False, shape=shape)
     for attr in ("mean", "std"):
         if not hasattr(stats, attr) or callable(getattr(stats, attr)):
             raise TypeError(f"stats: expected a FillStats (with .mean and .std), got {type(stats).__name__}")
-    mean = _as_stack(stats.mean, "stats.mean", shape=shape)
-    std = _as_stack(stats.std, "stats.std", shape=shape)
+    mean = check_window_stack(stats.mean, name="stats.mean", square=False, shape=shape)
+    std = check_window_stack(stats.std, name="stats.std", square=False, shape=shape)
     filled_attr = getattr(stats, "filled", None)
-    filled = unknown if filled_attr is None else _as_stack(filled_attr, "stats.filled", shape=shape, mask=True)
-    one = None if sample is None else _as_stack(sample, "sample", shape=shape)
+    filled = unknown if filled_attr is None else check_window_stack(filled_attr, name="stats.filled", square=False, shape=shape, mask=True)
+    one = None if sample is None else check_window_stack(sample, name="sample", square=False, shape=shape)
     if len(win) == 0:
         raise ValueError("windows: no window to draw")
     if not isinstance(max_rows, (int, np.integer)) or isinstance(max_rows, bool) or max_rows < 1:
@@ -453,25 +455,6 @@ def _save(fig, path: Path) -> None:
         if tmp.exists():
             tmp.unlink()
         raise
-
-
-def _as_stack(value, name: str, *, shape=None, mask: bool = False) -> np.ndarray:
-    if value is None:
-        raise TypeError(f"{name}: expected an array, got None")
-    arr = np.asarray(value)
-    if arr.ndim == 4 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 3:
-        raise ValueError(f"{name}: expected shape (N, P, P) or (N, 1, P, P), got {np.shape(value)}")
-    if shape is not None and arr.shape != tuple(shape):
-        raise ValueError(f"{name}: shape {np.shape(value)} does not match windows shape {tuple(shape)}")
-    if mask:
-        if arr.dtype != bool and arr.dtype.kind not in "iuf":
-            raise TypeError(f"{name}: dtype {arr.dtype} is not a mask")
-        return arr != 0 if arr.dtype != bool else arr
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name}: dtype {arr.dtype} is not numeric")
-    return arr
 
 
 def _range(values: np.ndarray, *, robust: bool = False) -> tuple[float, float]:

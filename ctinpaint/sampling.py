@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ._checks import check_float, check_int
+from ._checks import check_float, check_int, check_window_stack
 
 #: Histogram bins over the network range [0, 1] used for quantiles. The
 #: quantile of a pixel is interpolated linearly inside its bin, so its error is
@@ -281,19 +281,10 @@ def fill_diversity(model, windows, masks, *, n_samples: int = 64, seed: int = 0)
 
 
 def _as_windows(value, patch: int, name: str, *, dtype) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.ndim == 4 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 3 or arr.shape[1:] != (patch, patch):
+    arr = check_window_stack(value, name=name, mask=dtype is bool)
+    if arr.shape[1:] != (patch, patch):
         raise ValueError(f"{name}: expected shape (N, {patch}, {patch}) or (N, 1, {patch}, {patch}), got {np.shape(value)}")
-    if dtype is bool:
-        if arr.dtype != bool and arr.dtype.kind not in "iuf":
-            raise TypeError(f"{name}: dtype {arr.dtype} is not a mask")
-        return arr != 0
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name}: dtype {arr.dtype} is not numeric")
-    return arr.astype(dtype, copy=False)
-
+    return arr if dtype is bool else arr.astype(dtype, copy=False)
 
 def _window_seeds(seed, n: int) -> list[int]:
     if seed is None:

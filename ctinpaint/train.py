@@ -48,6 +48,13 @@ class TrainConfig:
         Weight of the mode-seeking term that keeps fills diverse (reference 0.05).
     r1 : float
         Weight of the R1 gradient penalty on real patches (0 = off).
+    moments : float
+        Weight of the moment-reconstruction loss (Gaussian NLL of the truth
+        under the mean and std of ``moment_samples`` fills per patch); trains
+        the mean fill towards the truth and the spread towards honest error
+        bars without collapsing samples. 0 = the reference's pure GAN recipe.
+    moment_samples : int
+        Fills per patch for that loss (>= 2).
     hole_shape : {"square", "random"}
         Training holes: the reference's centred square, or random shapes inside
         the central box (real artifacts are any shape).
@@ -73,6 +80,8 @@ class TrainConfig:
     loss: str = "nonsaturating"
     mode_seeking: float = 0.05
     r1: float = 0.0
+    moments: float = 0.0
+    moment_samples: int = 4
     hole_shape: str = "random"
     axes: tuple[int, ...] = (0,)
     holdout: float = 0.125
@@ -97,6 +106,8 @@ class TrainConfig:
         check_choice(self.loss, ("nonsaturating", "lsgan", "hinge"), name="loss")
         check_float(self.mode_seeking, name="mode_seeking", minimum=0.0)
         check_float(self.r1, name="r1", minimum=0.0)
+        check_float(self.moments, name="moments", minimum=0.0)
+        check_int(self.moment_samples, name="moment_samples", minimum=2)
         check_choice(self.hole_shape, ("square", "random"), name="hole_shape")
         object.__setattr__(self, "axes", tuple(self.axes))
         check_float(self.holdout, name="holdout", minimum=0.0, maximum=0.5)
@@ -176,7 +187,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
 
     from .intensity import fit_intensity
     from .io import open_mask, open_volume
-    from .losses import AdversarialLoss, mode_seeking_loss, r1_penalty
+    from .losses import AdversarialLoss, mode_seeking_loss, moment_reconstruction_loss, r1_penalty
     from .models import DEFAULT_PRESET, build_model, config_for
     from .patches import PatchSampler
 
@@ -237,18 +248,25 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         x, hole = batch.x, batch.hole
         y = x * (1 - hole)
         cond = model.condition(y, hole)
-        z_a = model.sample_z(x.shape[0], device=x.device)
-        fill_a = model.generate(z_a, cond)
-        adv = adversarial.g_loss(model.discriminate(model.composite(y, hole, fill_a), hole))
+        o, L = model.config.offset, model.config.hole
+        box_hole = hole[:, :, o : o + L, o : o + L]
+        k = max(2, config.moment_samples) if config.moments > 0 else (2 if config.mode_seeking > 0 else 1)
+        n = x.shape[0]
+        z = model.sample_z(k * n, device=x.device)
+        # C runs once; its output is shared by the k fills of each patch.
+        fills = model.generate(z, cond.repeat(k, *([1] * (cond.ndim - 1)))).reshape(k, n, *box_hole.shape[1:])
+        adv = adversarial.g_loss(model.discriminate(model.composite(y, hole, fills[0]), hole))
         logs = {"adv": adv.detach()}
         loss = adv
         if config.mode_seeking > 0:
-            z_b = model.sample_z(x.shape[0], device=x.device)
             # Only hole pixels count: G could otherwise buy diversity with pixels that are thrown away.
-            o, L = model.config.offset, model.config.hole
-            ms = mode_seeking_loss(fill_a, model.generate(z_b, cond), z_a, z_b, mask=hole[:, :, o : o + L, o : o + L])
+            ms = mode_seeking_loss(fills[0], fills[1], z[:n], z[n : 2 * n], mask=box_hole)
             loss = loss + config.mode_seeking * ms
             logs["mode_seeking"] = ms.detach()
+        if config.moments > 0:
+            mr = moment_reconstruction_loss(fills, x[:, :, o : o + L, o : o + L], box_hole)
+            loss = loss + config.moments * mr
+            logs["moments"] = mr.detach()
         return loss, logs
 
     def validate(step):
