@@ -169,3 +169,44 @@ def test_r1_checks_its_inputs():
         r1_penalty(torch.zeros(2, 1), x)
     with pytest.raises(ValueError, match="^real_logits has 3 rows"):
         r1_penalty(x.sum() * torch.ones(3, 1), x)
+
+
+# --------------------------------------------------------------------------- moment reconstruction
+
+
+def test_moment_reconstruction_matches_gaussian_nll():
+    from ctinpaint.losses import moment_reconstruction_loss
+
+    fills = torch.tensor([[[[0.0]]], [[[2.0]]]]).unsqueeze(1)  # K=2, B=1, 1x1 pixel: mean 1, var 2
+    target = torch.tensor([[[[3.0]]]])
+    expected = 0.5 * (3.0 - 1.0) ** 2 / 2.0 + 0.5 * math.log(2.0)
+    assert float(moment_reconstruction_loss(fills, target)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_moment_reconstruction_rewards_honest_spread():
+    from ctinpaint.losses import moment_reconstruction_loss
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.zeros(4, 1, 6, 6)
+    errors = 0.3 * torch.randn(4, 1, 6, 6, generator=gen)
+    mean = target + errors  # the mean is off by about 0.3
+    honest = mean + 0.3 * torch.randn(256, 4, 1, 6, 6, generator=gen)
+    overconfident = mean + 0.01 * torch.randn(256, 4, 1, 6, 6, generator=gen)
+    assert moment_reconstruction_loss(honest, target) < moment_reconstruction_loss(overconfident, target)
+
+
+def test_moment_reconstruction_mask_and_errors():
+    from ctinpaint.losses import moment_reconstruction_loss
+
+    fills = torch.rand(3, 2, 1, 4, 4, requires_grad=True)
+    target = torch.rand(2, 1, 4, 4)
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[:, :, 1:3, 1:3] = 1
+    loss = moment_reconstruction_loss(fills, target, mask)
+    loss.backward()
+    assert fills.grad[:, :, :, 0, 0].abs().max() == 0  # pixels outside the mask get no gradient
+    assert float(moment_reconstruction_loss(fills.detach(), target, torch.zeros_like(mask))) == 0.0
+    with pytest.raises(ValueError, match="fills"):
+        moment_reconstruction_loss(fills[:1], target)
+    with pytest.raises(ValueError, match="fills"):
+        moment_reconstruction_loss(fills, target[:1])
