@@ -448,7 +448,11 @@ def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
     from .models import ModelConfig, build_model
 
     model_dir = Path(model_dir)
-    tensors, stored = load_checkpoint(model_dir, _MODEL_NAME)
+    try:
+        tensors, stored = load_checkpoint(model_dir, _MODEL_NAME)
+    except (ValueError, OSError) as exc:
+        # Missing, corrupt or foreign files (or a file passed instead of the folder): name the argument.
+        raise ValueError(f"model_dir: {model_dir} holds no readable ctinpaint model: {exc}") from exc
     meta = stored.get("ctinpaint")
     if not isinstance(meta, dict) or not isinstance(stored.get("networks"), dict):
         raise ValueError(f"model_dir: {model_dir} is not a ctinpaint model (model.json has no model description)")
