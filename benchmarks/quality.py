@@ -107,14 +107,17 @@ def run(args) -> list[dict]:
                 intensity=loaded.intensity, n_holes=args.holes, n_samples=args.samples, seed=args.seed + 11,
                 hole_shape=hole_shape,
             )  # fmt: skip
-            raw = evaluate_model(loaded.model, test, **common)
-            cal = evaluate_model(loaded.model, test, calibration=loaded.calibration, **common)
+            evaluation = evaluate_model(loaded.model, test, calibration=loaded.calibration, **common)
             if hole_shape not in baseline_done:
-                rows.append({"variant": "biharmonic", "holes": hole_shape, **raw.biharmonic})
+                rows.append({"variant": "biharmonic", "holes": hole_shape, **evaluation.biharmonic})
                 baseline_done.add(hole_shape)
             row = {"variant": name, "holes": hole_shape, "steps": result.step, "train_s": round(seconds, 1)}
-            row.update(raw.gan)
-            row.update({f"cal_{k}": cal.gan[k] for k in ("coverage_1sigma", "coverage_2sigma", "interval_coverage")})
+            gan = evaluation.gan
+            row.update(gan)
+            for key in ("coverage_1sigma", "coverage_2sigma", "interval_coverage"):
+                # Raw spread first, calibrated beside it (the model's stored calibration).
+                row[f"cal_{key}"] = gan[key]
+                row[key] = gan.get(f"raw_{key}", gan[key])
             row["std_scale"] = loaded.calibration.std_scale if loaded.calibration else None
             rows.append(row)
         print(f"{name}: {result.step} steps in {seconds:.0f} s", flush=True)
