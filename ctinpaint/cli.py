@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=1.5, help="training time budget in minutes (default: 1.5)")
     p.add_argument("--samples", type=int, default=1000, help="generated fills per artifact window (default: 1000; the product default is 5000)")
     p.add_argument("--data", type=Path, help="folder of real slices (e.g. ../shared/data/sic_diamonds) instead of the phantom")
-    p.add_argument("--preset", default=None, help="network preset: seed (the reference design) or unet (default)")
+    p.add_argument("--preset", default=None, help="network preset: harmonic (default), unet, or seed (the reference design)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto = CUDA when present)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
@@ -112,11 +112,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="array inside a Zarr group")
     p.add_argument("--mask", type=Path, help="known artifacts (nonzero = artifact); patches never touch them")
     p.add_argument("--mask-key", help="array inside the mask's Zarr group")
-    p.add_argument("--preset", default=None, help="network preset: seed or unet (default)")
+    p.add_argument("--preset", default=None, help="network preset: harmonic (default), unet, or seed (the reference design)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: 2000 unless --minutes is given)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget in minutes")
     p.add_argument("--batch-size", type=int, default=64, help="patches per step (default: 64)")
     p.add_argument("--loss", default="nonsaturating", choices=("nonsaturating", "lsgan", "hinge"))
+    p.add_argument("--moments", type=float, default=1.0,
+                   help="weight of the moment-reconstruction loss that trains the mean fill and its spread (default: 1.0; 0 = pure GAN)")
     p.add_argument("--holes", default="random", choices=("square", "random"), help="training hole shapes (default: random)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--seed", type=int, default=0)
@@ -259,7 +261,7 @@ def _run_train(args) -> int:
     steps = args.steps if args.steps is not None else (None if args.minutes is not None else 2000)
     config = TrainConfig(
         steps=steps, minutes=args.minutes, batch_size=args.batch_size, loss=args.loss, hole_shape=args.holes,
-        device=args.device, seed=args.seed,
+        moments=args.moments, device=args.device, seed=args.seed,
     )
     from .io import open_mask, open_volume
 

@@ -55,8 +55,9 @@ from ._checks import check_choice, check_int
 
 #: Names of the architectures a :class:`ModelConfig` can describe.
 PRESET_NAMES = ("seed", "unet", "harmonic")
-#: The preset used when none is named: chosen by held-out fill quality and calibration.
-DEFAULT_PRESET = "unet"
+#: The preset used when none is named: chosen by held-out fill quality and calibration
+#: on real SiC/diamond slices (``benchmarks/quality.py``; table in ``benchmarks/README.md``).
+DEFAULT_PRESET = "harmonic"
 
 # The reference's generator stack is fixed: five transposed convolutions that
 # grow 1 -> 5 -> 11 -> 13 -> 15 -> 18, so the seed preset only fills 18 x 18 boxes.

@@ -52,7 +52,8 @@ class TrainConfig:
         Weight of the moment-reconstruction loss (Gaussian NLL of the truth
         under the mean and std of ``moment_samples`` fills per patch); trains
         the mean fill towards the truth and the spread towards honest error
-        bars without collapsing samples. 0 = the reference's pure GAN recipe.
+        bars without collapsing samples. 0 = the reference's pure GAN recipe;
+        the default 1.0 measured best with the default (``harmonic``) preset.
     moment_samples : int
         Fills per patch for that loss (>= 2).
     hole_shape : {"square", "random"}
@@ -80,7 +81,7 @@ class TrainConfig:
     loss: str = "nonsaturating"
     mode_seeking: float = 0.05
     r1: float = 0.0
-    moments: float = 0.0
+    moments: float = 1.0
     moment_samples: int = 4
     hole_shape: str = "random"
     axes: tuple[int, ...] = (0,)
