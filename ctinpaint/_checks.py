@@ -126,18 +126,19 @@ def memory_limit(device=None) -> int | None:
         return None
 
 
-def check_fits_in_memory(nbytes: int, *, name: str, what: str, device=None) -> None:
+def check_fits_in_memory(nbytes: int, *, name: str, what: str, device=None, hint: str | None = None) -> None:
     """Refuse a request whose arrays alone would exceed the memory of ``device``.
 
     ``nbytes`` is a lower bound of what the request allocates, so a refusal is
-    certain to be right; ``what`` says what it holds, for the message.
+    certain to be right; ``what`` says what it holds and ``hint`` what to do
+    instead (default: use a smaller ``name``), for the message.
     """
     limit = memory_limit(device)
     if limit is not None and nbytes > limit:
         where = "the GPU" if device is not None and getattr(device, "type", "") == "cuda" else "this machine"
         raise ValueError(
             f"{name}: {what} would need at least {nbytes / 2**30:.1f} GiB, more than the "
-            f"{limit / 2**30:.1f} GiB of {where}; use a smaller {name}"
+            f"{limit / 2**30:.1f} GiB of {where}; {hint or f'use a smaller {name}'}"
         )
 
 

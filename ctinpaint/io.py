@@ -559,6 +559,67 @@ def _replace(tmp: Path, path: Path) -> None:
         os.replace(tmp, path)
 
 
+class OutputLock:
+    """An exclusive claim on writing ``path``, held until :meth:`release`.
+
+    A lock file ``.NAME.lock`` beside ``path`` is locked with ``flock``. The
+    kernel drops the lock when the process ends, however it ends, so a killed
+    job never leaves a stale lock behind; a second job asking for the same
+    path while the first holds it is refused at once. Without ``fcntl``
+    (Windows) there is no lock.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The output to be written.
+    name : str
+        The argument name the refusal's message uses.
+
+    Raises
+    ------
+    ValueError
+        Another process (or another job in this one) holds the lock.
+    """
+
+    def __init__(self, path: Path, *, name: str):
+        self._path = path.parent / f".{path.name}.lock"
+        self._fd = None
+        try:
+            import fcntl
+        except ImportError:
+            return
+        while True:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ValueError(
+                    f"{name}: another job is writing {path} (it holds {self._path}); wait for it to finish"
+                ) from None
+            # The holder before us removes the file when it releases: a lock on that
+            # unlinked file guards nothing, so lock the file now at the path instead.
+            try:
+                current = os.stat(self._path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                self._fd = fd
+                return
+            os.close(fd)
+
+    def release(self) -> None:
+        """Give the lock up and remove its file (idempotent)."""
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self._path)
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
