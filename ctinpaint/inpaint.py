@@ -130,10 +130,19 @@ def inpaint_volume(
 
     Raises
     ------
+    TypeError
+        ``model``, ``out``, ``quantiles`` or ``progress`` of the wrong kind.
     ValueError
-        Mask shape differs from the volume; slices smaller than the model's
-        window; ``out`` exists (without ``overwrite``) or is the input;
+        Mask shape differs from the volume; a volume with no voxels, of
+        another dtype than the model was trained on, or slices smaller than
+        the model's window; ``out`` exists (without ``overwrite``), is the
+        input, lies in a folder that is missing or not writable, or is being
+        written by another job (a lock file ``.NAME.lock`` beside it says
+        so); without ``out``, a result larger than the machine's memory;
         NaN/Inf with ``nan_policy="raise"``; bad parameters.
+    OSError
+        A write that fails (disk full); the unfinished ``.NAME.partial``
+        stays, and the same call resumes it once the cause is fixed.
 
     Examples
     --------
