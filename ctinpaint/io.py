@@ -574,6 +574,9 @@ class OutputLock:
         The output to be written.
     name : str
         The argument name the refusal's message uses.
+    lock_file : pathlib.Path, optional
+        Default ``.NAME.lock`` beside ``path``; a folder that is written in
+        place (a training run) keeps its lock inside.
 
     Raises
     ------
@@ -581,8 +584,8 @@ class OutputLock:
         Another process (or another job in this one) holds the lock.
     """
 
-    def __init__(self, path: Path, *, name: str):
-        self._path = path.parent / f".{path.name}.lock"
+    def __init__(self, path: Path, *, name: str, lock_file: Path | None = None):
+        self._path = lock_file if lock_file is not None else path.parent / f".{path.name}.lock"
         self._fd = None
         try:
             import fcntl
@@ -607,6 +610,12 @@ class OutputLock:
                 self._fd = fd
                 return
             os.close(fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release()
 
     def release(self) -> None:
         """Give the lock up and remove its file (idempotent)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -185,7 +186,9 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     ------
     ValueError
         A volume too small to hold out validation rows and still train, or no
-        artifact-free region big enough for a patch.
+        artifact-free region big enough for a patch; ``out_dir`` that cannot
+        be created or written, or that another job is training in (its lock
+        file ``out_dir/.lock`` is held).
 
     Examples
     --------
@@ -199,7 +202,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     from gan_zoo.training import LoopConfig, Phase, run_training
 
     from .intensity import fit_intensity
-    from .io import open_mask, open_volume
+    from .io import OutputLock, open_mask, open_volume
     from .losses import AdversarialLoss, mode_seeking_loss, moment_reconstruction_loss, r1_penalty
     from .models import DEFAULT_PRESET, build_model, config_for
     from .patches import PatchSampler
@@ -209,7 +212,12 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     vol = open_volume(volume, name="volume")
     msk = None if mask is None else open_mask(mask, shape=vol.shape)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"out_dir: cannot create {out_dir}: {exc}") from exc
+    if not os.access(out_dir, os.W_OK):
+        raise ValueError(f"out_dir: the folder {out_dir} is not writable")
     resumed_meta = _existing_meta(out_dir)
     if resumed_meta is not None:
         # A resumed run must convert intensities exactly as the first part did.
@@ -306,32 +314,34 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         "train": config.to_dict(),
         "model_format_version": MODEL_FORMAT_VERSION,
     }
-    result = run_training(
-        networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
-        phases=[
-            Phase("D", opt_d, d_loss),
-            Phase("G", opt_g, g_loss),
-        ],
-        data=_ResumableBatches(sampler),
-        out_dir=out_dir,
-        config=LoopConfig(
-            steps=config.steps,
-            minutes=config.minutes,
-            checkpoint_every=config.checkpoint_every,
-            log_every=config.log_every,
-            validate_every=config.validate_every,
-            preview_every=0,
-            seed=config.seed,
-            device=config.device,
-        ),
-        meta=meta,
-        validate=validate,
-        best_metric=("psnr", "max"),
-        preview=preview,
-        progress=progress,
-    )
-    meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()
-    _export_model(out_dir, meta)
+    # Two runs in one folder would overwrite each other's checkpoints: the second is refused.
+    with OutputLock(out_dir, name="out_dir", lock_file=out_dir / ".lock"):
+        result = run_training(
+            networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
+            phases=[
+                Phase("D", opt_d, d_loss),
+                Phase("G", opt_g, g_loss),
+            ],
+            data=_ResumableBatches(sampler),
+            out_dir=out_dir,
+            config=LoopConfig(
+                steps=config.steps,
+                minutes=config.minutes,
+                checkpoint_every=config.checkpoint_every,
+                log_every=config.log_every,
+                validate_every=config.validate_every,
+                preview_every=0,
+                seed=config.seed,
+                device=config.device,
+            ),
+            meta=meta,
+            validate=validate,
+            best_metric=("psnr", "max"),
+            preview=preview,
+            progress=progress,
+        )
+        meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()
+        _export_model(out_dir, meta)
     return result
 
 
