@@ -22,6 +22,7 @@ import hashlib
 import io as _stdio
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ import numpy as np
 from ._checks import NAN_POLICIES, check_axis, check_choice, check_fits_in_memory, check_float, check_int
 from .sampling import sample_fills
 
+#: Name of the temporary file Zarr's local store writes a chunk to before renaming it.
+_STORE_TEMPORARY = re.compile(r".*\.[0-9a-f]{32}\.partial")
 #: Report columns, in CSV order.
 REPORT_FIELDS = ("id", "axis", "slice", "r0", "c0", "r1", "c1", "pixels", "windows", "mean_std", "max_std", "status")
 
@@ -468,6 +471,8 @@ class _PartialStore:
                     f"out: an unfinished run with other settings is in {self.path}; "
                     "remove it or repeat the same command to resume it"
                 )
+            # A run killed inside finish() has removed the markers already: every slab is redone.
+            (self.path / "slabs").mkdir(exist_ok=True)
             return group
         tmp = out.parent / f".{out.name}.creating"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -510,6 +515,10 @@ class _PartialStore:
         try:
             _write_report(self.path, report)
             shutil.rmtree(self.path / "slabs")
+            # A writer killed inside a chunk write leaves the store's temporary file beside the chunk.
+            for stray in self.path.rglob("*.partial"):
+                if _STORE_TEMPORARY.fullmatch(stray.name):
+                    stray.unlink()
             if self.out.exists() and not overwrite:
                 raise ValueError(f"out: {self.out} appeared while inpainting; the result stays in {self.path}")
             _replace(self.path, self.out)
