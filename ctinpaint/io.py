@@ -416,7 +416,10 @@ def save_volume(data, path, *, chunks=None, overwrite: bool = False, attrs: Mapp
     ------
     ValueError
         ``path`` exists and ``overwrite`` is False; ``path`` is the input of
-        ``data``; a mapping with a TIFF path; an array that is not 2D/3D.
+        ``data``; its folder is missing or not writable; a mapping with a TIFF
+        path; an array that is not 2D/3D.
+    OSError
+        A write that fails (disk full); the temporary output is removed.
     TypeError
         Unsupported ``data`` type or dtype.
 
@@ -445,6 +448,8 @@ def save_volume(data, path, *, chunks=None, overwrite: bool = False, attrs: Mapp
         raise ValueError(f"path: {path} already exists; pass overwrite=True to replace it")
     if not path.parent.exists():
         raise ValueError(f"path: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"path: the folder {path.parent} is not writable")
 
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
     try:
