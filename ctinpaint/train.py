@@ -29,7 +29,7 @@ MODEL_FORMAT_VERSION = 1
 _MODEL_NAME = "model"
 #: Keys of model.json's metadata, and of its "ctinpaint" part; anything else is refused.
 _MODEL_META_KEYS = {"networks", "ctinpaint", "step", "checkpoint"}
-_CTINPAINT_KEYS = {"model", "intensity", "train", "model_format_version"}
+_CTINPAINT_KEYS = {"model", "intensity", "train", "model_format_version", "calibration"}
 
 
 @dataclass(frozen=True)
