@@ -477,7 +477,7 @@ class _PartialStore:
         tmp = out.parent / f".{out.name}.creating"
         shutil.rmtree(tmp, ignore_errors=True)
         group = zarr.open_group(str(tmp), mode="w", attributes={"ctinpaint_settings": settings})
-        kw = dict(shape=shape, chunks=chunks, compressors=ZstdCodec(level=3))
+        kw = dict(shape=shape, chunks=chunks, compressors=ZstdCodec(level=3, checksum=True))
         group.create_array("inpainted", dtype=dtype, fill_value=0, **kw)
         group.create_array("std", dtype="float32", fill_value=0.0, **kw)
         for q in quantiles:
