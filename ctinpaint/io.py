@@ -244,7 +244,13 @@ def _from_zarr_node(node, *, key, level, chunks, where) -> da.Array:
 
     if isinstance(node, zarr.Group):
         if key is not None:
-            if key not in node:
+            if not isinstance(key, str):
+                raise TypeError(f"key must be a string, got {type(key).__name__}")
+            try:
+                present = key in node
+            except ValueError as exc:  # Zarr refuses keys like "../x" outright
+                raise ValueError(f"key: {key!r} is not a path inside the Zarr group {where}: {exc}") from exc
+            if not present:
                 raise ValueError(f"key: {key!r} is not in the Zarr group {where} (it holds: {_members(node)})")
             node = node[key]
             if isinstance(node, zarr.Group):
