@@ -23,7 +23,7 @@ folder of 2D TIFF/PNG slices; they are read lazily, chunk by chunk."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 bad input)."""
+    """Run the command line; returns the exit status (0 success, 2 bad input, 1 a failed read or write)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"ctinpaint {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, no permission, a vanished file: the system's own words say it best
+        print(f"ctinpaint {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -221,7 +224,7 @@ def _run_info(args) -> int:
             key = "volume"
             if mask_source is None and "mask" in members:
                 mask_source = (args.path, "mask")
-    volume = open_volume(args.path, key=key, level=args.level)
+    volume = open_volume(args.path, key=key, level=args.level, name="path")
     print(f"volume{'' if key is None else f' {key!r}'}: shape {volume.shape} (Z, Y, X), dtype {volume.dtype}")
     print(f"  chunks {volume.chunksize}, {volume.npartitions} chunks, {volume.nbytes / 2**20:.1f} MiB uncompressed")
     mapping = fit_intensity(volume, percentiles=(0.5, 99.5), nan_policy="mask")
@@ -265,7 +268,7 @@ def _run_train(args) -> int:
     )
     from .io import open_mask, open_volume
 
-    volume = open_volume(args.volume, key=args.key)
+    volume = open_volume(args.volume, key=args.key, name="volume")
     mask = None if args.mask is None else open_mask(args.mask, key=args.mask_key, shape=volume.shape)
     result = train_model(volume, args.out, mask=mask, model_config=_model_config(args.preset), config=config)
     print(f"trained {result.step} steps in {result.elapsed / 60:.1f} min; model written to {args.out}")
@@ -277,7 +280,7 @@ def _run_inpaint(args) -> int:
     from .io import open_mask, open_volume
     from .train import load_model
 
-    volume = open_volume(args.volume, key=args.key)
+    volume = open_volume(args.volume, key=args.key, name="volume")
     mask = open_mask(args.mask, key=args.mask_key, shape=volume.shape)
     model = load_model(args.model, device=args.device)
     result = inpaint_volume(
@@ -298,7 +301,7 @@ def _run_evaluate(args) -> int:
     from .io import open_mask, open_volume
     from .train import load_model
 
-    volume = open_volume(args.volume, key=args.key)
+    volume = open_volume(args.volume, key=args.key, name="volume")
     mask = None if args.mask is None else open_mask(args.mask, shape=volume.shape)
     if args.slices:
         for i in args.slices:

@@ -22,8 +22,9 @@ import hashlib
 import io as _stdio
 import json
 import os
+import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +32,11 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._checks import NAN_POLICIES, check_axis, check_choice, check_int
+from ._checks import NAN_POLICIES, check_axis, check_choice, check_fits_in_memory, check_float, check_int
 from .sampling import sample_fills
 
+#: Name of the temporary file Zarr's local store writes a chunk to before renaming it.
+_STORE_TEMPORARY = re.compile(r".*\.[0-9a-f]{32}\.partial")
 #: Report columns, in CSV order.
 REPORT_FIELDS = ("id", "axis", "slice", "r0", "c0", "r1", "c1", "pixels", "windows", "mean_std", "max_std", "status")
 
@@ -130,10 +133,19 @@ def inpaint_volume(
 
     Raises
     ------
+    TypeError
+        ``model``, ``out``, ``quantiles`` or ``progress`` of the wrong kind.
     ValueError
-        Mask shape differs from the volume; slices smaller than the model's
-        window; ``out`` exists (without ``overwrite``) or is the input;
+        Mask shape differs from the volume; a volume with no voxels, of
+        another dtype than the model was trained on, or slices smaller than
+        the model's window; ``out`` exists (without ``overwrite``), is the
+        input, lies in a folder that is missing or not writable, or is being
+        written by another job (a lock file ``.NAME.lock`` beside it says
+        so); without ``out``, a result larger than the machine's memory;
         NaN/Inf with ``nan_policy="raise"``; bad parameters.
+    OSError
+        A write that fails (disk full); the unfinished ``.NAME.partial``
+        stays, and the same call resumes it once the cause is fixed.
 
     Examples
     --------
@@ -145,19 +157,37 @@ def inpaint_volume(
 
     vol = open_volume(volume, name="volume")
     msk = open_mask(mask, shape=vol.shape)
+    if vol.size == 0:
+        raise ValueError(f"volume: shape {vol.shape} has no voxels")
     if not isinstance(model, LoadedModel):
         if isinstance(model, (str, os.PathLike)):
             model = load_model(model)
         else:
             raise TypeError(f"model must be a LoadedModel or a model directory, got {type(model).__name__}")
+    if vol.dtype != np.dtype(model.intensity.dtype):
+        # Fills come back in the training volume's dtype and units; cast into another dtype they would wrap.
+        raise ValueError(
+            f"volume: dtype {vol.dtype} differs from the dtype {model.intensity.dtype} the model was trained on"
+        )
     n_samples = check_int(n_samples, name="n_samples", minimum=2)
     axis = check_axis(axis)
     check_int(seed, name="seed")
     check_choice(nan_policy, NAN_POLICIES, name="nan_policy")
     workers = check_int(workers, name="workers", minimum=1)
-    qs = tuple(float(q) for q in quantiles)
+    if isinstance(quantiles, (str, bytes)) or not isinstance(quantiles, Iterable):
+        raise TypeError(f"quantiles must be a sequence of numbers, got {type(quantiles).__name__} {quantiles!r}")
+    qs = tuple(check_float(q, name="quantiles") for q in quantiles)
     if any(not 0.0 < q < 1.0 for q in qs):
         raise ValueError(f"quantiles must lie strictly between 0 and 1, got {qs}")
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise TypeError(f"progress must be True, False or a callable (done, total), got {type(progress).__name__}")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a path (str or os.PathLike), got {type(out).__name__}")
+    if out is None:
+        check_fits_in_memory(
+            vol.size * (vol.dtype.itemsize + 4 * (1 + len(qs))), name="volume", what="the in-memory result",
+            hint="pass out= to write the result to a Zarr store slab by slab",
+        )
     P = model.model.config.patch
     plane = [s for i, s in enumerate(vol.shape) if i != axis]
     if min(plane) < P:
@@ -216,7 +246,12 @@ def inpaint_volume(
         return result
 
     tasks = [dask.delayed(run, pure=False)(i, s) for i, s in enumerate(starts)]
-    outputs = _compute_with_progress(tasks, workers=workers, progress=progress)
+    try:
+        outputs = _compute_with_progress(tasks, workers=workers, progress=progress)
+    except BaseException:
+        if store is not None:
+            store.release()
+        raise
 
     if store is None:
         results = outputs
@@ -402,14 +437,29 @@ class _PartialStore:
     """The output group under construction: ``.NAME.partial`` beside ``out``."""
 
     def __init__(self, out: Path, settings: dict, dtype, quantiles, slab: int, axis: int):
-        import zarr
-        from zarr.codecs import ZstdCodec
+        from .io import OutputLock
 
         self.out = out
         self.path = out.parent / f".{out.name}.partial"
         self.quantiles = quantiles
         if not out.parent.exists():
             raise ValueError(f"out: the folder {out.parent} does not exist")
+        if not os.access(out.parent, os.W_OK):
+            raise ValueError(f"out: the folder {out.parent} is not writable")
+        # Held until finish() or release(): a second job writing the same output is refused.
+        self._lock = OutputLock(out, name="out")
+        try:
+            self.group = self._open(settings, dtype, slab, axis)
+        except BaseException:
+            self.release()
+            raise
+        self.axis = axis
+
+    def _open(self, settings: dict, dtype, slab: int, axis: int):
+        import zarr
+        from zarr.codecs import ZstdCodec
+
+        out, quantiles = self.out, self.quantiles
         shape = settings["shape"]
         chunks = [min(256, s) for s in shape]
         chunks[axis] = slab
@@ -421,20 +471,20 @@ class _PartialStore:
                     f"out: an unfinished run with other settings is in {self.path}; "
                     "remove it or repeat the same command to resume it"
                 )
-        else:
-            tmp = out.parent / f".{out.name}.creating"
-            shutil.rmtree(tmp, ignore_errors=True)
-            group = zarr.open_group(str(tmp), mode="w", attributes={"ctinpaint_settings": settings})
-            kw = dict(shape=shape, chunks=chunks, compressors=ZstdCodec(level=3))
-            group.create_array("inpainted", dtype=dtype, fill_value=0, **kw)
-            group.create_array("std", dtype="float32", fill_value=0.0, **kw)
-            for q in quantiles:
-                group.create_array(_quantile_name(q), dtype="float32", fill_value=0.0, **kw)
-            (tmp / "slabs").mkdir()
-            os.rename(tmp, self.path)
-            group = zarr.open_group(str(self.path), mode="r+")
-        self.group = group
-        self.axis = axis
+            # A run killed inside finish() has removed the markers already: every slab is redone.
+            (self.path / "slabs").mkdir(exist_ok=True)
+            return group
+        tmp = out.parent / f".{out.name}.creating"
+        shutil.rmtree(tmp, ignore_errors=True)
+        group = zarr.open_group(str(tmp), mode="w", attributes={"ctinpaint_settings": settings})
+        kw = dict(shape=shape, chunks=chunks, compressors=ZstdCodec(level=3, checksum=True))
+        group.create_array("inpainted", dtype=dtype, fill_value=0, **kw)
+        group.create_array("std", dtype="float32", fill_value=0.0, **kw)
+        for q in quantiles:
+            group.create_array(_quantile_name(q), dtype="float32", fill_value=0.0, **kw)
+        (tmp / "slabs").mkdir()
+        os.rename(tmp, self.path)
+        return zarr.open_group(str(self.path), mode="r+")
 
     def _marker(self, index: int) -> Path:
         return self.path / "slabs" / f"{index:06d}.json"
@@ -460,18 +510,24 @@ class _PartialStore:
         os.replace(tmp, marker)
 
     def finish(self, report: list, *, overwrite: bool) -> Path:
-        _write_report(self.path, report)
-        shutil.rmtree(self.path / "slabs")
-        if self.out.exists():
-            if not overwrite:
+        from .io import _replace
+
+        try:
+            _write_report(self.path, report)
+            shutil.rmtree(self.path / "slabs")
+            # A writer killed inside a chunk write leaves the store's temporary file beside the chunk.
+            for stray in self.path.rglob("*.partial"):
+                if _STORE_TEMPORARY.fullmatch(stray.name):
+                    stray.unlink()
+            if self.out.exists() and not overwrite:
                 raise ValueError(f"out: {self.out} appeared while inpainting; the result stays in {self.path}")
-            old = self.out.parent / f".{self.out.name}.old"
-            os.rename(self.out, old)
-            os.rename(self.path, self.out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(self.path, self.out)
+            _replace(self.path, self.out)
+        finally:
+            self.release()
         return self.out
+
+    def release(self) -> None:
+        self._lock.release()
 
 
 def _write_report(folder: Path, report: list) -> None:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ._checks import check_float, check_int, check_window_stack
+from ._checks import check_filled_model, check_fits_in_memory, check_float, check_int, check_window_stack
 
 #: Histogram bins over the network range [0, 1] used for quantiles. The
 #: quantile of a pixel is interpolated linearly inside its bin, so its error is
@@ -136,9 +136,12 @@ def sample_fills(
 
     Raises
     ------
+    TypeError
+        ``model`` is not an InpaintingGAN; arrays of a non-numeric dtype.
     ValueError
         Shapes that do not match each other or the model, ``n_samples < 2``,
-        quantiles outside (0, 1), non-finite window values at known pixels.
+        quantiles outside (0, 1), non-finite window values at known pixels,
+        a ``batch`` whose launch could not fit in the device's memory.
 
     Examples
     --------
@@ -151,7 +154,7 @@ def sample_fills(
     >>> stats.mean.shape, stats.std.dtype
     ((2, 32, 32), dtype('float32'))
     """
-    config = model.config
+    config = check_filled_model(model).config
     P, L = config.patch, config.hole
     win = _as_windows(windows, P, "windows", dtype=np.float32)
     unknown = _as_windows(masks, P, "masks", dtype=bool)
@@ -181,6 +184,13 @@ def sample_fills(
 
     windows_per_launch = max(1, min(n, batch // n_samples))
     samples_per_launch = max(1, min(n_samples, batch // windows_per_launch))
+    # A lower bound of one launch: z, the repeated conditioning and the fills, plus the quantile histograms.
+    fill_bytes = 4 * (config.z_dim + L * L * (1 + config.width))
+    hist_bytes = 4 * L * L * QUANTILE_BINS if qs else 0
+    check_fits_in_memory(
+        windows_per_launch * (samples_per_launch * fill_bytes + hist_bytes), name="batch",
+        what=f"{windows_per_launch} windows x {samples_per_launch} samples per launch", device=device,
+    )
 
     was_training = model.training
     model.eval()
@@ -225,7 +235,7 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
         The windows with the filled pixels (unknown, inside the hole box)
         replaced by the sample; known pixels are the input values.
     """
-    config = model.config
+    config = check_filled_model(model).config
     P, L = config.patch, config.hole
     o = (P - L) // 2
     win = _as_windows(windows, P, "windows", dtype=np.float32)

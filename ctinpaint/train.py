@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +27,9 @@ from ._checks import check_choice, check_float, check_int
 #: Written into every model file; a file with a larger version is refused.
 MODEL_FORMAT_VERSION = 1
 _MODEL_NAME = "model"
+#: Keys of model.json's metadata, and of its "ctinpaint" part; anything else is refused.
+_MODEL_META_KEYS = {"networks", "ctinpaint", "step", "checkpoint"}
+_CTINPAINT_KEYS = {"model", "intensity", "train", "model_format_version", "calibration"}
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,9 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     ------
     ValueError
         A volume too small to hold out validation rows and still train, or no
-        artifact-free region big enough for a patch.
+        artifact-free region big enough for a patch; ``out_dir`` that cannot
+        be created or written, or that another job is training in (its lock
+        file ``out_dir/.lock`` is held).
 
     Examples
     --------
@@ -200,7 +206,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     from gan_zoo.training import LoopConfig, Phase, run_training
 
     from .intensity import fit_intensity
-    from .io import open_mask, open_volume
+    from .io import OutputLock, open_mask, open_volume
     from .losses import AdversarialLoss, mode_seeking_loss, moment_reconstruction_loss, r1_penalty
     from .models import DEFAULT_PRESET, build_model, config_for
     from .patches import PatchSampler
@@ -210,7 +216,12 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     vol = open_volume(volume, name="volume")
     msk = None if mask is None else open_mask(mask, shape=vol.shape)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"out_dir: cannot create {out_dir}: {exc}") from exc
+    if not os.access(out_dir, os.W_OK):
+        raise ValueError(f"out_dir: the folder {out_dir} is not writable")
     resumed_meta = _existing_meta(out_dir)
     if resumed_meta is not None:
         # A resumed run must convert intensities exactly as the first part did.
@@ -307,32 +318,34 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         "train": config.to_dict(),
         "model_format_version": MODEL_FORMAT_VERSION,
     }
-    result = run_training(
-        networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
-        phases=[
-            Phase("D", opt_d, d_loss),
-            Phase("G", opt_g, g_loss),
-        ],
-        data=_ResumableBatches(sampler),
-        out_dir=out_dir,
-        config=LoopConfig(
-            steps=config.steps,
-            minutes=config.minutes,
-            checkpoint_every=config.checkpoint_every,
-            log_every=config.log_every,
-            validate_every=config.validate_every,
-            preview_every=0,
-            seed=config.seed,
-            device=config.device,
-        ),
-        meta=meta,
-        validate=validate,
-        best_metric=("psnr", "max"),
-        preview=preview,
-        progress=progress,
-    )
-    meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()
-    _export_model(out_dir, meta)
+    # Two runs in one folder would overwrite each other's checkpoints: the second is refused.
+    with OutputLock(out_dir, name="out_dir", lock_file=out_dir / ".lock"):
+        result = run_training(
+            networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
+            phases=[
+                Phase("D", opt_d, d_loss),
+                Phase("G", opt_g, g_loss),
+            ],
+            data=_ResumableBatches(sampler),
+            out_dir=out_dir,
+            config=LoopConfig(
+                steps=config.steps,
+                minutes=config.minutes,
+                checkpoint_every=config.checkpoint_every,
+                log_every=config.log_every,
+                validate_every=config.validate_every,
+                preview_every=0,
+                seed=config.seed,
+                device=config.device,
+            ),
+            meta=meta,
+            validate=validate,
+            best_metric=("psnr", "max"),
+            preview=preview,
+            progress=progress,
+        )
+        meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()
+        _export_model(out_dir, meta)
     return result
 
 
@@ -457,6 +470,10 @@ def _export_model(out_dir: Path, meta: dict) -> None:
     )
 
 
+def _parts(model) -> dict:
+    return {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
+
+
 def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
     """Load a trained model directory safely (safetensors + JSON, no pickle).
 
@@ -475,24 +492,31 @@ def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
     Raises
     ------
     ValueError
-        Missing, corrupt or foreign files, a newer format version, or weights
-        that do not match the stored config.
+        Missing, corrupt or foreign files; a weights file larger than memory;
+        unexpected keys or values of the wrong type in ``model.json``; a newer
+        format version; weights whose names or shapes do not match the stored
+        config (checked before the networks are allocated).
     """
     from gan_zoo.training import load_checkpoint, resolve_device, state_from_tensors
 
+    from ._checks import memory_limit
     from .intensity import IntensityMapping
     from .calibration import Calibration
     from .models import ModelConfig, build_model
 
     model_dir = Path(model_dir)
     try:
-        tensors, stored = load_checkpoint(model_dir, _MODEL_NAME)
+        # A weights file larger than memory is refused before a byte of it is read.
+        tensors, stored = load_checkpoint(model_dir, _MODEL_NAME, max_bytes=memory_limit())
     except (ValueError, OSError) as exc:
         # Missing, corrupt or foreign files (or a file passed instead of the folder): name the argument.
         raise ValueError(f"model_dir: {model_dir} holds no readable ctinpaint model: {exc}") from exc
     meta = stored.get("ctinpaint")
     if not isinstance(meta, dict) or not isinstance(stored.get("networks"), dict):
         raise ValueError(f"model_dir: {model_dir} is not a ctinpaint model (model.json has no model description)")
+    unexpected = sorted(set(stored) - _MODEL_META_KEYS) + sorted(f"ctinpaint.{k}" for k in set(meta) - _CTINPAINT_KEYS)
+    if unexpected:
+        raise ValueError(f"model_dir: {model_dir}/model.json has unexpected keys {unexpected}")
     for key in ("model", "intensity", "model_format_version"):
         if key not in meta:
             raise ValueError(f"model_dir: {model_dir} is not a ctinpaint model (no {key!r} in model.json)")
@@ -503,15 +527,41 @@ def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
         raise ValueError(
             f"model_dir: {model_dir} was written by a newer ctinpaint (model format {version}); upgrade ctinpaint"
         )
+    step = stored.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        raise ValueError(f"model_dir: {model_dir}/model.json has a 'step' that is not an integer: {step!r}")
+    if "train" in meta:
+        try:
+            TrainConfig.from_dict(meta["train"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"model_dir: {model_dir}/model.json has an invalid training config: {exc}") from exc
     config = ModelConfig.from_dict(meta["model"])
     intensity = IntensityMapping.from_dict(meta["intensity"])
-    model = build_model(config)
-    parts = {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
-    for name, module in parts.items():
+    # Shapes first, on the meta device: a forged config (width 2**14) allocates nothing before it is refused.
+    with torch.device("meta"):
+        skeleton = build_model(config)
+    states = {}
+    for name, module in _parts(skeleton).items():
         if name not in stored["networks"]:
             raise ValueError(f"model_dir: {model_dir} has no weights for network {name!r}")
         try:
-            module.load_state_dict(state_from_tensors(stored["networks"][name], tensors), strict=True)
+            state = state_from_tensors(stored["networks"][name], tensors)
+        except ValueError as exc:
+            raise ValueError(f"model_dir: weights in {model_dir} are malformed: {exc}") from exc
+        expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)} if isinstance(state, dict) else {}
+        if found != expected:
+            differ = sorted(k for k in set(expected) | set(found) if expected.get(k) != found.get(k))
+            raise ValueError(
+                f"model_dir: weights in {model_dir} do not match the stored config: network {name!r} differs in "
+                f"{differ[:3]}{'...' if len(differ) > 3 else ''} (expected {[expected.get(k) for k in differ[:3]]}, "
+                f"found {[found.get(k) for k in differ[:3]]})"
+            )
+        states[name] = state
+    model = build_model(config)
+    for name, module in _parts(model).items():
+        try:
+            module.load_state_dict(states[name], strict=True)
         except (RuntimeError, KeyError, TypeError) as exc:
             raise ValueError(f"model_dir: weights in {model_dir} do not match the stored config: {exc}") from exc
     calibration = None
