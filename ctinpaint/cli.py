@@ -314,7 +314,7 @@ def _run_evaluate(args) -> int:
     loaded = load_model(args.model, device=args.device)
     evaluation = evaluate_model(
         loaded.model, volume, intensity=loaded.intensity, n_holes=args.holes, hole_shape=args.hole_shape,
-        n_samples=args.samples, seed=args.seed, mask=mask,
+        n_samples=args.samples, seed=args.seed, mask=mask, calibration=loaded.calibration,
     )
     print(evaluation.table())
     if args.json is not None:

@@ -353,6 +353,7 @@ def evaluate_model(
     mask=None,
     exclude=None,
     axes=(0,),
+    calibration=None,
 ) -> Evaluation:
     """Evaluate a model on held-out holes with known truth, next to the biharmonic baseline.
 
@@ -386,6 +387,10 @@ def evaluate_model(
     axes : int or tuple of int, default (0,)
         Axes the 2D windows are sliced along (see
         :class:`~ctinpaint.patches.PatchSampler`).
+    calibration : ctinpaint.calibration.Calibration, optional
+        Spread factors to apply to the std and the interval (as
+        :func:`~ctinpaint.inpaint.inpaint_volume` does with a model's
+        calibration); default: the raw sample spread.
 
     Returns
     -------
@@ -413,6 +418,8 @@ def evaluate_model(
     n_samples = check_int(n_samples, name="n_samples", minimum=2)
     seed = check_int(seed, name="seed", minimum=0)
     check_choice(hole_shape, ("square", "random"), name="hole_shape")
+    if calibration is not None and not callable(getattr(calibration, "apply", None)):
+        raise TypeError(f"calibration must be a Calibration, got {type(calibration).__name__}")
     if not callable(getattr(intensity, "to_network", None)):
         # PSNR and SSIM use a data range of 1: the windows must be in network units.
         raise TypeError(f"intensity must be an IntensityMapping, got {type(intensity).__name__}")
@@ -437,6 +444,8 @@ def evaluate_model(
     from .sampling import draw_fills, sample_fills
 
     stats = sample_fills(model, truth, unknown, n_samples=n_samples, quantiles=INTERVAL_QUANTILES, seed=seed)
+    if calibration is not None:
+        stats = calibration.apply(stats)
     single = draw_fills(model, truth, unknown, seed=seed + 1)
     gan = hole_metrics(
         truth,

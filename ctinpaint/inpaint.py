@@ -97,6 +97,8 @@ def inpaint_volume(
         Artifact mask (bool, or integer labels: nonzero = artifact), same shape.
     model : ctinpaint.train.LoadedModel or str or os.PathLike
         A loaded model, or the directory of one (loaded safely on "auto" device).
+        Its calibration (:mod:`ctinpaint.calibration`), when it has one, is
+        applied to the std and the quantiles; the mean is the raw sample mean.
     n_samples : int, default 5000
         Generated fills per window, >= 2.
     axis : int, default 0
@@ -199,6 +201,8 @@ def inpaint_volume(
         "slab": slab,
         "batch": batch,
         "model_step": model.meta.get("step"),
+        # The spread factors applied to std and quantiles (None: raw sample spread).
+        "calibration": None if model.calibration is None else model.calibration.to_dict(),
         "model": hashlib.sha256(json.dumps(model.meta, sort_keys=True, default=str).encode()).hexdigest()[:16],
     }
     store = None
@@ -348,6 +352,8 @@ def _inpaint_planes(planes, masks, model, *, start, axis, n_samples, quantiles, 
             net, np.stack(batch_windows), np.stack(batch_masks), n_samples=n_samples, batch=batch,
             quantiles=quantiles, seed=batch_seeds,
         )
+        if model.calibration is not None:
+            stats = model.calibration.apply(stats)
         for i, (a, pr, pc, row) in enumerate(batch_place):
             fill = batch_fill[i]
             ys, xs = np.nonzero(fill)

@@ -133,11 +133,24 @@ class TrainConfig:
 
 
 class LoadedModel(NamedTuple):
-    """A trained model ready for sampling."""
+    """A trained model ready for sampling.
+
+    Attributes
+    ----------
+    model : ctinpaint.models.InpaintingGAN
+        In eval mode.
+    intensity : ctinpaint.intensity.IntensityMapping
+    meta : dict
+        The model file's metadata (configs, step, format version).
+    calibration : ctinpaint.calibration.Calibration or None
+        Spread factors fitted on held-out holes after training; ``None`` (no
+        correction) for models saved without one.
+    """
 
     model: torch.nn.Module
     intensity: object
     meta: dict
+    calibration: object = None
 
 
 def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainConfig | None = None,
@@ -212,9 +225,11 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         vol, mask=msk, exclude=~heldout, patch=P, hole=L, hole_shape=config.hole_shape,
         batch_size=config.n_val, seed=config.seed + 1, intensity=intensity,
     )
-    val = val_sampler.take(config.n_val)
-    val_truth = val.x[:, 0]
-    val_unknown = val.hole[:, 0] > 0.5
+    # The first n_val held-out windows validate (and pick the best checkpoint); the next
+    # n_val calibrate the spread of the exported model, so it is not fitted on the windows it was chosen on.
+    held = val_sampler.take(2 * config.n_val)
+    val_truth, calib_truth = held.x[: config.n_val, 0], held.x[config.n_val :, 0]
+    val_unknown, calib_unknown = held.hole[: config.n_val, 0] > 0.5, held.hole[config.n_val :, 0] > 0.5
     sampler = PatchSampler(
         vol, mask=msk, exclude=heldout, patch=P, hole=L, hole_shape=config.hole_shape,
         batch_size=config.batch_size, axes=config.axes, seed=config.seed, intensity=intensity,
@@ -315,8 +330,28 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         preview=preview,
         progress=progress,
     )
+    meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()
     _export_model(out_dir, meta)
     return result
+
+
+def _calibrate(model, out_dir: Path, truth: np.ndarray, unknown: np.ndarray, config: TrainConfig):
+    """Spread factors of the exported (best) networks, fitted on the calibration windows."""
+    from gan_zoo.training import load_networks
+
+    from .calibration import fit_calibration
+    from .evaluate import INTERVAL_QUANTILES
+    from .sampling import sample_fills
+
+    name = "best" if (out_dir / "best.json").exists() else "latest"
+    networks = {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
+    load_networks(out_dir, name, networks, device=next(model.parameters()).device)
+    model.eval()
+    # At least 64 samples: the quantiles of fewer are too coarse to calibrate the interval.
+    stats = sample_fills(
+        model, truth, unknown, n_samples=max(config.val_samples, 64), quantiles=INTERVAL_QUANTILES, seed=config.seed + 2
+    )
+    return fit_calibration(truth, stats)
 
 
 def _validation_metrics(truth: np.ndarray, stats) -> dict[str, float]:
@@ -445,6 +480,7 @@ def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
     from gan_zoo.training import load_checkpoint, resolve_device, state_from_tensors
 
     from .intensity import IntensityMapping
+    from .calibration import Calibration
     from .models import ModelConfig, build_model
 
     model_dir = Path(model_dir)
@@ -477,5 +513,13 @@ def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
             module.load_state_dict(state_from_tensors(stored["networks"][name], tensors), strict=True)
         except (RuntimeError, KeyError, TypeError) as exc:
             raise ValueError(f"model_dir: weights in {model_dir} do not match the stored config: {exc}") from exc
+    calibration = None
+    if "calibration" in meta:  # models written before calibration existed have none
+        try:
+            calibration = Calibration.from_dict(meta["calibration"])
+        except ValueError as exc:
+            raise ValueError(f"model_dir: {model_dir} has an invalid {exc}") from exc
     model.to(resolve_device(device)).eval()
-    return LoadedModel(model=model, intensity=intensity, meta={**meta, "step": stored.get("step")})
+    return LoadedModel(
+        model=model, intensity=intensity, meta={**meta, "step": stored.get("step")}, calibration=calibration
+    )
