@@ -674,26 +674,30 @@ class ModulatedGenerator(nn.Module):
         nor the concatenated inputs are ever copied S times.
         """
         W, S = z.shape[:2]
-        n, c, f, w = W * S, self._coarse, self._fine, cond.shape[1]
+        n, c, f = W * S, self._coarse, self._fine
+        k = cond.shape[1]  # conditioning channels (with the harmonic preset, the prior's logit is the last)
+        w = self.coarse2.conv.out_channels
         z = z.reshape(n, -1)
         style = self.mapping(z)
         coarse_noise = self.coarse_noise(z).view(n, _COARSE_NOISE_CHANNELS, c, c)
         fine_noise = self.fine_noise(z).view(n, 1, f, f)
 
         kernel, bias = self.coarse1.conv.weight, self.coarse1.conv.bias
-        per_window = F.conv2d(F.adaptive_avg_pool2d(cond, c), kernel[:, :w], bias, padding=1)
-        h = F.conv2d(coarse_noise, kernel[:, w:], None, padding=1)
+        per_window = F.conv2d(F.adaptive_avg_pool2d(cond, c), kernel[:, :k], bias, padding=1)
+        h = F.conv2d(coarse_noise, kernel[:, k:], None, padding=1)
         h = _add_per_window(h, per_window, S)
         h = self.coarse2(self.coarse1.modulate(h, style), style)
 
-        # fine1's input channels are [upsampled features (w), cond (w), fine noise (1)].
+        # fine1's input channels are [upsampled features (w), cond (k), fine noise (1)].
         kernel, bias = self.fine1.conv.weight, self.fine1.conv.bias
-        per_window = F.conv2d(cond, kernel[:, w : 2 * w], bias, padding=1)
+        per_window = F.conv2d(cond, kernel[:, w : w + k], bias, padding=1)
         per_sample = torch.cat([_resize(h, f), fine_noise], dim=1)
-        h = F.conv2d(per_sample, torch.cat([kernel[:, :w], kernel[:, 2 * w :]], dim=1), None, padding=1)
+        h = F.conv2d(per_sample, torch.cat([kernel[:, :w], kernel[:, w + k :]], dim=1), None, padding=1)
         h = _add_per_window(h, per_window, S)
-        h = self.fine2(self.fine1.modulate(h, style), style)
-        return torch.sigmoid(self.out(h)).view(W, S, 1, f, f)
+        h = self.out(self.fine2(self.fine1.modulate(h, style), style))
+        if self._residual:
+            h = _add_per_window(h, cond[:, -1:], S)
+        return torch.sigmoid(h).view(W, S, 1, f, f)
 
 
 def _add_per_window(h: torch.Tensor, per_window: torch.Tensor, samples: int) -> torch.Tensor:
