@@ -271,6 +271,14 @@ def _run_train(args) -> int:
     volume = open_volume(args.volume, key=args.key)
     mask = None if args.mask is None else open_mask(args.mask, key=args.mask_key, shape=volume.shape)
     result = train_model(volume, args.out, mask=mask, model_config=_model_config(args.preset), config=config)
+    import torch.distributed as dist
+
+    # Under torchrun every process trains; rank 0 wrote the model and reports.
+    if dist.is_available() and dist.is_initialized():
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank > 0:
+            return 0
     print(f"trained {result.step} steps in {result.elapsed / 60:.1f} min; model written to {args.out}")
     return 0
 
