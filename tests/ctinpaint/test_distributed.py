@@ -187,3 +187,88 @@ def test_killed_worker_still_gives_the_same_output(job, cluster, tmp_path):
     assert killed, "no worker was killed"
     assert len(done) == 4
     _same(result, reference)
+
+
+def test_cli_inpaint_on_a_local_cluster(job, tmp_path, capsys):
+    from ctinpaint.cli import main
+
+    data, model, reference = job
+    out = tmp_path / "cli.zarr"
+    assert main(["inpaint", str(data), "--key", "volume", "--mask", str(data), "--mask-key", "mask", "--model", str(model),
+                 "--out", str(out), "--samples", "16", "--seed", "3", "--scheduler", "local:2"]) == 0
+    assert "filled" in capsys.readouterr().out
+    from ctinpaint.io import open_volume
+
+    np.testing.assert_array_equal(open_volume(out, key="inpainted").compute(), reference.inpainted.compute())
+    np.testing.assert_array_equal(open_volume(out, key="std").compute(), reference.std.compute())
+    assert main(["inpaint", str(data), "--key", "volume", "--mask", str(data), "--mask-key", "mask", "--model", str(model),
+                 "--out", str(tmp_path / "x.zarr"), "--scheduler", "somewhere"]) == 2
+    assert "scheduler" in capsys.readouterr().err
+
+
+# Runs the CLI's train command in every torchrun process and, around the shared loop, saves
+# each rank's final weights, so the test can compare ranks (only rank 0 writes checkpoints).
+TRAIN_SCRIPT = """
+import sys
+from pathlib import Path
+from safetensors.torch import save_file
+import gan_zoo.training as training
+from ctinpaint.cli import main
+
+real = training.run_training
+
+
+def run_and_keep_weights(**kwargs):
+    result = real(**kwargs)
+    rank = training.rank_and_world()[0]
+    weights = {f"{n}.{k}": v.detach().contiguous() for n, m in kwargs["networks"].items() for k, v in m.state_dict().items()}
+    save_file(weights, str(Path(sys.argv[1]) / f"weights_rank{rank}.safetensors"))
+    return result
+
+
+training.run_training = run_and_keep_weights
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.slow
+def test_torchrun_training_with_two_processes(tmp_path):
+    from safetensors.torch import load_file
+
+    from ctinpaint.phantom import add_artifacts, make_phantom
+
+    corrupted = add_artifacts(make_phantom((4, 80, 80), seed=0), n=3, seed=0)
+    data = save_volume({"volume": corrupted.volume, "mask": corrupted.mask}, tmp_path / "data.zarr")
+    out = tmp_path / "model"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    train = ["train", str(data), "--key", "volume", "--mask", str(data), "--mask-key", "mask", "--out", str(out),
+             "--batch-size", "4", "--device", "cpu", "--preset", "unet"]
+    script = tmp_path / "train_script.py"
+    script.write_text(TRAIN_SCRIPT)
+    first = subprocess.run([*torchrun, str(script), str(out), *train, "--steps", "3"], env=env, capture_output=True,
+                           text=True, timeout=400)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rank0, rank1 = (load_file(out / f"weights_rank{r}.safetensors") for r in (0, 1))
+    assert rank0.keys() == rank1.keys() and len(rank0) > 10
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key
+    assert first.stdout.count("trained 3 steps") == 1  # rank 0 reports
+
+    # The module entry point under torchrun, resuming from the step-3 checkpoint on both ranks.
+    second = subprocess.run([*torchrun, "-m", "ctinpaint", *train, "--steps", "5"], env=env, capture_output=True,
+                            text=True, timeout=400)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("trained 5 steps") == 1
+    latest = json.loads((out / "latest.json").read_text())
+    assert latest["meta"]["step"] == 5
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines() if "validation" not in line]
+    assert steps == sorted(set(steps)) and steps[-1] == 5  # one writer: no repeated lines
+    assert (out / "model.json").exists()
+
+
+def test_module_entry_point():
+    result = subprocess.run([sys.executable, "-m", "ctinpaint", "--version"], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.stdout.startswith("ctinpaint ")
