@@ -149,6 +149,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--nan-policy", default="raise", choices=("raise", "mask"), help="NaN/Inf voxels: refuse, or fill them as artifacts")
     p.add_argument("--workers", type=int, default=1, help="slabs processed at once (default: 1)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument(
+        "--scheduler", default=None, metavar="local:N|ADDRESS",
+        help="run slabs on a dask.distributed cluster: local:N starts N worker processes here, an address such as "
+        "tcp://host:8786 uses a running cluster (each worker loads --model itself and picks its own device)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(run=_run_inpaint)
@@ -271,6 +276,14 @@ def _run_train(args) -> int:
     volume = open_volume(args.volume, key=args.key, name="volume")
     mask = None if args.mask is None else open_mask(args.mask, key=args.mask_key, shape=volume.shape)
     result = train_model(volume, args.out, mask=mask, model_config=_model_config(args.preset), config=config)
+    import torch.distributed as dist
+
+    # Under torchrun every process trains; rank 0 wrote the model and reports.
+    if dist.is_available() and dist.is_initialized():
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank > 0:
+            return 0
     print(f"trained {result.step} steps in {result.elapsed / 60:.1f} min; model written to {args.out}")
     return 0
 
@@ -282,10 +295,12 @@ def _run_inpaint(args) -> int:
 
     volume = open_volume(args.volume, key=args.key, name="volume")
     mask = open_mask(args.mask, key=args.mask_key, shape=volume.shape)
-    model = load_model(args.model, device=args.device)
+    # On a cluster every worker loads the model from its directory.
+    model = args.model if args.scheduler else load_model(args.model, device=args.device)
     result = inpaint_volume(
         volume, mask, model, n_samples=args.samples, axis=args.axis, out=args.out, quantiles=tuple(args.quantiles),
         seed=args.seed, nan_policy=args.nan_policy, overwrite=args.overwrite, workers=args.workers, progress=True,
+        scheduler=args.scheduler,
     )
     refused = [r for r in result.report if r["status"] != "filled"]
     print(f"filled {len(result.report) - len(refused)} artifacts; wrote {result.out} (report.csv, report.json inside)")

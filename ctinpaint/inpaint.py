@@ -17,6 +17,7 @@ marker there, a re-run skips finished slabs, and the folder is renamed to
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io as _stdio
@@ -24,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +88,7 @@ def inpaint_volume(
     overwrite: bool = False,
     workers: int = 1,
     progress: bool | Callable[[int, int], None] = False,
+    scheduler=None,
 ) -> InpaintResult:
     """Fill every artifact of ``volume`` with the mean of ``n_samples`` generated fills.
 
@@ -126,6 +129,18 @@ def inpaint_volume(
         Slabs processed at once (Dask threads).
     progress : bool or callable, default False
         True shows a progress bar; a callable gets ``(slabs_done, slabs_total)``.
+    scheduler : str or distributed.Client, optional
+        Where slabs run. None: ``workers`` threads in this process.
+        ``"local:N"``: a ``dask.distributed`` LocalCluster of N single-threaded
+        worker processes, started and closed here. An address such as
+        ``"tcp://host:8786"`` (or a ``Client``): an existing cluster. With a
+        cluster ``model`` must be a model directory every worker can read;
+        each worker process loads it once (cached by path and file digest). A
+        worker that dies mid-slab has its slab redone elsewhere; with ``out``,
+        finished slabs are recorded, so a re-run skips them, and the output
+        equals that of an uninterrupted run. Workers started with a ``GPU``
+        resource (``dask worker ADDRESS --nthreads 1 --resources GPU=1``) run
+        one slab at a time each.
 
     Returns
     -------
@@ -159,8 +174,10 @@ def inpaint_volume(
     msk = open_mask(mask, shape=vol.shape)
     if vol.size == 0:
         raise ValueError(f"volume: shape {vol.shape} has no voxels")
+    model_ref = None
     if not isinstance(model, LoadedModel):
         if isinstance(model, (str, os.PathLike)):
+            model_ref = _ModelRef.of(model)
             model = load_model(model)
         else:
             raise TypeError(f"model must be a LoadedModel or a model directory, got {type(model).__name__}")
@@ -169,6 +186,10 @@ def inpaint_volume(
         raise ValueError(
             f"volume: dtype {vol.dtype} differs from the dtype {model.intensity.dtype} the model was trained on"
         )
+    if scheduler is not None:
+        _check_scheduler(scheduler)
+    if scheduler is not None and model_ref is None:
+        raise ValueError("model: with a distributed scheduler pass the model directory, which each worker loads once")
     n_samples = check_int(n_samples, name="n_samples", minimum=2)
     axis = check_axis(axis)
     check_int(seed, name="seed")
@@ -230,15 +251,21 @@ def inpaint_volume(
     vol_slabs = vol.rechunk(tuple(chunk_shape))
     msk_slabs = msk.rechunk(tuple(chunk_shape))
 
+    # On a cluster the task must not carry the model: each worker loads it once by reference.
+    local_model = model if scheduler is None else None
+    # Inside a distributed task a plain compute() would send the reads back to the cluster.
+    read_with = None if scheduler is None else "sync"
+
     def run(index: int, start: int):
         if store is not None and store.done(index):
             return store.rows(index)
         stop = min(depth, start + slab)
         sel = [slice(None)] * 3
         sel[axis] = slice(start, stop)
-        planes = np.moveaxis(np.asarray(vol_slabs[tuple(sel)].compute()), axis, 0)
-        masks = np.moveaxis(np.asarray(msk_slabs[tuple(sel)].compute()), axis, 0)
-        result = _inpaint_planes(planes, masks, model, start=start, axis=axis, n_samples=n_samples,
+        planes = np.moveaxis(np.asarray(vol_slabs[tuple(sel)].compute(scheduler=read_with)), axis, 0)
+        masks = np.moveaxis(np.asarray(msk_slabs[tuple(sel)].compute(scheduler=read_with)), axis, 0)
+        net = local_model if local_model is not None else _worker_model(model_ref)
+        result = _inpaint_planes(planes, masks, net, start=start, axis=axis, n_samples=n_samples,
                                  quantiles=qs, batch=batch, seed=seed, nan_policy=nan_policy)
         if store is not None:
             store.write(index, start, stop, result)
@@ -247,7 +274,10 @@ def inpaint_volume(
 
     tasks = [dask.delayed(run, pure=False)(i, s) for i, s in enumerate(starts)]
     try:
-        outputs = _compute_with_progress(tasks, workers=workers, progress=progress)
+        if scheduler is None:
+            outputs = _compute_with_progress(tasks, workers=workers, progress=progress)
+        else:
+            outputs = _compute_distributed(tasks, scheduler, progress=progress)
     except BaseException:
         if store is not None:
             store.release()
@@ -428,6 +458,126 @@ def _compute_with_progress(tasks, *, workers, progress):
     finally:
         if bar is not None:
             bar.close()
+
+
+# --------------------------------------------------------------------------- dask.distributed
+
+
+@dataclass(frozen=True)
+class _ModelRef:
+    """A model directory and the digest of its files: what a worker needs to load the same model."""
+
+    path: str
+    digest: str
+
+    @classmethod
+    def of(cls, directory) -> _ModelRef:
+        path = Path(directory).resolve()
+        return cls(str(path), _model_digest(path))
+
+
+def _model_digest(path: Path) -> str:
+    # model.json names the weights file and its sha256 (checked when loading), so it identifies both.
+    file = path / "model.json"
+    if not file.is_file():
+        raise ValueError(f"model: {path} holds no model.json")
+    return hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+_WORKER_MODELS: dict = {}
+_WORKER_MODELS_LOCK = threading.Lock()
+
+
+def _worker_model(ref: _ModelRef):
+    """The model of ``ref``, loaded once per process (a worker runs many slabs)."""
+    from .train import load_model
+
+    with _WORKER_MODELS_LOCK:
+        if ref not in _WORKER_MODELS:
+            path = Path(ref.path)
+            if _model_digest(path) != ref.digest:
+                raise ValueError(f"model: the files in {path} differ on this worker from those the job was started with")
+            _WORKER_MODELS[ref] = load_model(path, device=_worker_device())
+        return _WORKER_MODELS[ref]
+
+
+def _worker_device() -> str:
+    """The GPU of this worker: one per worker of a local cluster, else the one the worker was given."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu"
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return "cuda"
+    # LocalCluster numbers its workers 0..N-1; workers started by hand should each see one
+    # GPU (CUDA_VISIBLE_DEVICES), and then "cuda" is that one.
+    return f"cuda:{name % torch.cuda.device_count()}" if isinstance(name, int) else "cuda"
+
+
+def _compute_distributed(tasks, scheduler, *, progress):
+    """Run the slab tasks on a dask.distributed cluster; results in task order."""
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        raise ValueError("scheduler: dask.distributed is not installed (pip install distributed)") from None
+    if not tasks:
+        return []
+    with contextlib.ExitStack() as stack:
+        if isinstance(scheduler, distributed.Client):
+            client = scheduler
+        else:
+            client = stack.enter_context(_client_for(scheduler, distributed))
+        workers = client.scheduler_info().get("workers", {})
+        # Ask for a GPU only where workers offer one: a resource no worker has would stall the job.
+        gpu = any(w.get("resources", {}).get("GPU") for w in workers.values())
+        futures = client.compute(tasks, resources={"GPU": 1} if gpu else None)
+        bar = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            bar = stack.enter_context(tqdm(total=len(tasks), desc="inpainting", unit="slab"))
+        try:
+            for done, _ in enumerate(distributed.as_completed(futures), start=1):
+                if bar is not None:
+                    bar.update(1)
+                elif callable(progress):
+                    progress(done, len(tasks))
+            return client.gather(futures)
+        except BaseException:
+            client.cancel(futures)
+            raise
+
+
+def _check_scheduler(scheduler) -> None:
+    if isinstance(scheduler, str):
+        if scheduler.startswith("local:"):
+            n = scheduler.split(":", 1)[1]
+            if not n.isdigit() or int(n) < 1:
+                raise ValueError(f"scheduler: 'local:N' needs a worker count N >= 1, got {scheduler!r}")
+        elif "://" not in scheduler:
+            raise ValueError(f"scheduler: expected 'local:N' or an address like 'tcp://host:8786', got {scheduler!r}")
+        return
+    if type(scheduler).__name__ != "Client":
+        raise TypeError(f"scheduler must be None, 'local:N', an address or a distributed.Client, got {type(scheduler).__name__}")
+
+
+def _client_for(scheduler, distributed):
+    if not isinstance(scheduler, str):
+        raise TypeError(f"scheduler must be None, 'local:N', an address or a distributed.Client, got {type(scheduler).__name__}")
+    if scheduler.startswith("local:"):
+        return _local_client(int(scheduler.split(":", 1)[1]), distributed)
+    return distributed.Client(scheduler)
+
+
+@contextlib.contextmanager
+def _local_client(n_workers: int, distributed):
+    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        yield client
 
 
 # --------------------------------------------------------------------------- resumable output

@@ -330,6 +330,42 @@ class Generator(nn.Module):
         h = torch.cat([z, cond.flatten(1)], dim=1)
         return self.layers(h[:, :, None, None])
 
+    def forward_grouped(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """S fills for each of W windows: z (W, S, z_dim), cond (W, 3, 18, 18) -> (W, S, 1, 18, 18).
+
+        In eval mode every BatchNorm is folded into the transposed convolution
+        before it, and the first layer, a matrix product on a 1 x 1 input, is
+        split: the rows that see the conditioning (83 % of its work) run once
+        per window instead of once per sample. In training mode BatchNorm
+        needs batch statistics, so the plain forward runs.
+        """
+        W, S = z.shape[:2]
+        if self.training:
+            cond_rep = cond.repeat_interleave(S, dim=0)
+            return self.forward(z.reshape(W * S, -1), cond_rep).view(W, S, 1, *cond.shape[-2:])
+        convs = [m for m in self.layers if isinstance(m, nn.ConvTranspose2d)]
+        norms = [m for m in self.layers if isinstance(m, nn.BatchNorm2d)]
+        folded = [_fold_batchnorm(c, b) for c, b in zip(convs, norms, strict=False)]
+        folded.append((convs[-1].weight, convs[-1].bias))
+        first_w, first_b = folded[0]
+        z_dim = z.shape[-1]
+        flat = first_w.flatten(1)  # (z_dim + 972, 64 * 5 * 5)
+        per_window = cond.flatten(1) @ flat[z_dim:] + first_b.repeat_interleave(flat.shape[1] // first_b.numel())
+        h = (z @ flat[:z_dim]) + per_window[:, None]
+        h = torch.relu(h.reshape(W * S, convs[0].out_channels, *convs[0].kernel_size))
+        for conv, (weight, bias) in zip(convs[1:], folded[1:], strict=True):
+            h = F.conv_transpose2d(h, weight, bias, conv.stride, conv.padding)
+            h = torch.relu(h) if conv is not convs[-1] else torch.sigmoid(h)
+        return h.view(W, S, *h.shape[1:])
+
+
+def _fold_batchnorm(conv: nn.ConvTranspose2d, norm: nn.BatchNorm2d):
+    """Weight and bias of ``norm(conv(x))`` as one transposed convolution (running statistics)."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    weight = conv.weight * scale[None, :, None, None]  # ConvTranspose2d weights are (in, out, k, k)
+    bias = (conv.bias - norm.running_mean) * scale + norm.bias
+    return weight, bias
+
 
 class Discriminator(nn.Module):
     """Reference discriminator D (``seed`` preset), returning logits.
@@ -542,8 +578,12 @@ class _ModulatedBlock(nn.Module):
         self.act = nn.LeakyReLU(_LEAKY_SLOPE)
 
     def forward(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.modulate(self.conv(h), style)
+
+    def modulate(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Everything after the convolution: norm, scale and shift from ``style``, activation."""
         scale, shift = self.film(style)[:, :, None, None].chunk(2, dim=1)
-        return self.act(self.norm(self.conv(h)) * (1 + scale) + shift)
+        return self.act(self.norm(h) * (1 + scale) + shift)
 
 
 class ModulatedGenerator(nn.Module):
@@ -623,6 +663,48 @@ class ModulatedGenerator(nn.Module):
         if self._residual:
             return torch.sigmoid(cond[:, -1:] + self.out(h))
         return torch.sigmoid(self.out(h))
+
+    def forward_grouped(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """S fills for each of W windows: z (W, S, z_dim), cond (W, width, l, l) -> (W, S, 1, l, l).
+
+        Equal to :meth:`forward` on the conditioning repeated S times (up to
+        float rounding), without repeating it: a convolution is a sum over its
+        input channels, so the channels that carry the conditioning (4/5 of
+        coarse1's input, about half of fine1's) are convolved once per window
+        and added to every sample of it, and neither the pooled conditioning
+        nor the concatenated inputs are ever copied S times.
+        """
+        W, S = z.shape[:2]
+        n, c, f = W * S, self._coarse, self._fine
+        k = cond.shape[1]  # conditioning channels (with the harmonic preset, the prior's logit is the last)
+        w = self.coarse2.conv.out_channels
+        z = z.reshape(n, -1)
+        style = self.mapping(z)
+        coarse_noise = self.coarse_noise(z).view(n, _COARSE_NOISE_CHANNELS, c, c)
+        fine_noise = self.fine_noise(z).view(n, 1, f, f)
+
+        kernel, bias = self.coarse1.conv.weight, self.coarse1.conv.bias
+        per_window = F.conv2d(F.adaptive_avg_pool2d(cond, c), kernel[:, :k], bias, padding=1)
+        h = F.conv2d(coarse_noise, kernel[:, k:], None, padding=1)
+        h = _add_per_window(h, per_window, S)
+        h = self.coarse2(self.coarse1.modulate(h, style), style)
+
+        # fine1's input channels are [upsampled features (w), cond (k), fine noise (1)].
+        kernel, bias = self.fine1.conv.weight, self.fine1.conv.bias
+        per_window = F.conv2d(cond, kernel[:, w : w + k], bias, padding=1)
+        per_sample = torch.cat([_resize(h, f), fine_noise], dim=1)
+        h = F.conv2d(per_sample, torch.cat([kernel[:, :w], kernel[:, w + k :]], dim=1), None, padding=1)
+        h = _add_per_window(h, per_window, S)
+        h = self.out(self.fine2(self.fine1.modulate(h, style), style))
+        if self._residual:
+            h = _add_per_window(h, cond[:, -1:], S)
+        return torch.sigmoid(h).view(W, S, 1, f, f)
+
+
+def _add_per_window(h: torch.Tensor, per_window: torch.Tensor, samples: int) -> torch.Tensor:
+    """``h`` (W * S, ...) plus ``per_window`` (W, ...) broadcast over each window's S rows."""
+    W = per_window.shape[0]
+    return (h.view(W, samples, *h.shape[1:]) + per_window[:, None]).view(W * samples, *h.shape[1:])
 
 
 class PatchDiscriminator(nn.Module):
@@ -786,6 +868,43 @@ class InpaintingGAN(nn.Module):
         if cond.shape[0] != z.shape[0]:
             cond = cond.expand(z.shape[0], *self.cond_shape)
         return self.generator(z, cond)
+
+    def generate_grouped(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Many fills per window, the way posterior sampling needs them.
+
+        The same fills as :meth:`generate` with each window's conditioning
+        repeated for its samples (up to float rounding), computed faster: the
+        parts of G that depend only on the conditioning run once per window,
+        and in eval mode the ``seed`` generator's BatchNorm layers are folded
+        into its convolutions.
+
+        Parameters
+        ----------
+        z : torch.Tensor, float (W, S, z_dim)
+            S noise vectors for each of W windows.
+        cond : torch.Tensor, float (W, *cond_shape)
+            Conditioning from :meth:`condition`, one row per window.
+
+        Returns
+        -------
+        torch.Tensor, float (W, S, 1, l, l), values in [0, 1]
+
+        Examples
+        --------
+        >>> import torch
+        >>> model = build_model(config_for("unet")).eval()
+        >>> cond = model.condition(torch.rand(2, 1, 32, 32), torch.ones(2, 1, 32, 32))
+        >>> model.generate_grouped(torch.randn(2, 5, model.config.z_dim), cond).shape
+        torch.Size([2, 5, 1, 18, 18])
+        """
+        z_dim = self.config.z_dim
+        if not isinstance(z, torch.Tensor) or z.ndim != 3 or z.shape[2] != z_dim or 0 in z.shape[:2]:
+            raise ValueError(f"z must be a (W, S, {z_dim}) tensor with W, S >= 1, got {_shape_of(z)}")
+        if not isinstance(cond, torch.Tensor) or tuple(cond.shape) != (z.shape[0], *self.cond_shape):
+            raise ValueError(
+                f"cond must be a ({z.shape[0]}, {', '.join(map(str, self.cond_shape))}) tensor to match z, got {_shape_of(cond)}"
+            )
+        return self.generator.forward_grouped(z, cond)
 
     def composite(self, y: torch.Tensor, hole: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
         """Paste ``fill`` into the unknown pixels of the central box.

@@ -12,6 +12,7 @@ A trained model is a directory holding ``model.safetensors`` (weights) and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -208,10 +209,15 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     from .intensity import fit_intensity
     from .io import OutputLock, open_mask, open_volume
     from .losses import AdversarialLoss, mode_seeking_loss, moment_reconstruction_loss, r1_penalty
+    from gan_zoo.training import init_distributed, rank_and_world
+
     from .models import DEFAULT_PRESET, build_model, config_for
     from .patches import PatchSampler
 
     config = config or TrainConfig()
+    # Under torchrun: join the other processes (each trains on its own patches).
+    init_distributed(config.device)
+    rank, world = rank_and_world()
     model_config = model_config or config_for(DEFAULT_PRESET)
     vol = open_volume(volume, name="volume")
     msk = None if mask is None else open_mask(mask, shape=vol.shape)
@@ -244,7 +250,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     val_unknown, calib_unknown = held.hole[: config.n_val, 0] > 0.5, held.hole[config.n_val :, 0] > 0.5
     sampler = PatchSampler(
         vol, mask=msk, exclude=heldout, patch=P, hole=L, hole_shape=config.hole_shape,
-        batch_size=config.batch_size, axes=config.axes, seed=config.seed, intensity=intensity,
+        batch_size=config.batch_size, axes=config.axes, seed=config.seed + rank, intensity=intensity,
     )
 
     torch.manual_seed(config.seed)
@@ -254,16 +260,19 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         [*model.conditioner.parameters(), *model.generator.parameters()], lr=config.lr_g, betas=(0.5, 0.999)
     )
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr_d, betas=(0.5, 0.999))
+    # The losses run through ``net``: in several processes, the same networks wrapped in
+    # DistributedDataParallel (gradients averaged over ranks); validation and exports use ``model``.
+    net = model if world == 1 else _data_parallel_view(model, config.device)
 
     def d_loss(batch, step):
         x, hole = batch.x, batch.hole
         y = x * (1 - hole)
         with torch.no_grad():
-            fake = model(y, hole)
+            fake = net(y, hole)
         if config.r1 > 0:
             x = x.detach().requires_grad_(True)
-        real_logits = model.discriminate(x, hole)
-        loss = adversarial.d_loss(real_logits, model.discriminate(fake, hole))
+        real_logits = net.discriminate(x, hole)
+        loss = adversarial.d_loss(real_logits, net.discriminate(fake, hole))
         logs = {"adv": loss.detach()}
         if config.r1 > 0:
             penalty = r1_penalty(real_logits, x)
@@ -274,15 +283,15 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     def g_loss(batch, step):
         x, hole = batch.x, batch.hole
         y = x * (1 - hole)
-        cond = model.condition(y, hole)
-        o, L = model.config.offset, model.config.hole
+        cond = net.condition(y, hole)
+        o, L = net.config.offset, net.config.hole
         box_hole = hole[:, :, o : o + L, o : o + L]
         k = max(2, config.moment_samples) if config.moments > 0 else (2 if config.mode_seeking > 0 else 1)
         n = x.shape[0]
-        z = model.sample_z(k * n, device=x.device)
+        z = net.sample_z(k * n, device=x.device)
         # C runs once; its output is shared by the k fills of each patch.
-        fills = model.generate(z, cond.repeat(k, *([1] * (cond.ndim - 1)))).reshape(k, n, *box_hole.shape[1:])
-        adv = adversarial.g_loss(model.discriminate(model.composite(y, hole, fills[0]), hole))
+        fills = net.generate(z, cond.repeat(k, *([1] * (cond.ndim - 1)))).reshape(k, n, *box_hole.shape[1:])
+        adv = adversarial.g_loss(net.discriminate(net.composite(y, hole, fills[0]), hole))
         logs = {"adv": adv.detach()}
         loss = adv
         if config.mode_seeking > 0:
@@ -319,7 +328,9 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         "model_format_version": MODEL_FORMAT_VERSION,
     }
     # Two runs in one folder would overwrite each other's checkpoints: the second is refused.
-    with OutputLock(out_dir, name="out_dir", lock_file=out_dir / ".lock"):
+    # Under torchrun only rank 0 writes (and locks); the other ranks read the same checkpoints.
+    lock = OutputLock(out_dir, name="out_dir", lock_file=out_dir / ".lock") if rank == 0 else contextlib.nullcontext()
+    with lock:
         result = run_training(
             networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
             phases=[
@@ -344,9 +355,23 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             preview=preview,
             progress=progress,
         )
-        meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()
-        _export_model(out_dir, meta)
+        if rank == 0:
+            meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()
+            _export_model(out_dir, meta)
     return result
+
+
+def _data_parallel_view(model, device: str):
+    """``model``'s networks, each in DistributedDataParallel, as one InpaintingGAN for the losses."""
+    from gan_zoo.training import data_parallel, resolve_device
+
+    from .models import InpaintingGAN
+
+    device = resolve_device(device)
+    model.to(device)
+    parts = {name: data_parallel(getattr(model, name)) for name in ("conditioner", "generator", "discriminator")}
+    parts["conditioner"].out_channels = model.conditioner.out_channels
+    return InpaintingGAN(model.config, **parts).to(device)
 
 
 def _calibrate(model, out_dir: Path, truth: np.ndarray, unknown: np.ndarray, config: TrainConfig):
