@@ -57,18 +57,19 @@ def mlp(sizes: tuple[int, ...], *, activation: type[nn.Module] | nn.Module, drop
 class ResidualBlock(nn.Module):
     """Two 3×3 convolutions with normalisation and a skip: x + F(x).
 
-    ``padding="reflect"`` is CycleGAN's block (reflection padding against
-    border artifacts), ``"zeros"`` StarGAN's.
+    ``padding="reflect"`` with plain instance norm is CycleGAN's block
+    (reflection padding against border artifacts); ``"zeros"`` with an affine
+    instance norm and bias-free convolutions is StarGAN's.
     """
 
-    def __init__(self, channels: int, *, padding: str = "reflect"):
+    def __init__(self, channels: int, *, padding: str = "reflect", affine: bool = False):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding),
-            nn.InstanceNorm2d(channels, affine=True),
+            nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding, bias=not affine),
+            nn.InstanceNorm2d(channels, affine=affine),
             nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding),
-            nn.InstanceNorm2d(channels, affine=True),
+            nn.Conv2d(channels, channels, 3, padding=1, padding_mode=padding, bias=not affine),
+            nn.InstanceNorm2d(channels, affine=affine),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,7 +81,8 @@ class PatchDiscriminator(nn.Module):
 
     ``n_layers`` stride-2 convolutions (width doubling, at most 8×), one
     stride-1 convolution, then a 1-channel stride-1 convolution; all 4×4 with
-    padding 1, instance norm after all but the first, LeakyReLU(0.2). With
+    padding 1, instance norm (no affine part, as in CycleGAN) after all but
+    the first, LeakyReLU(0.2). With
     ``n_layers=3`` and width 64 this is the 70×70 PatchGAN of CycleGAN
     (C64-C128-C256-C512, each output logit sees 70×70 input pixels).
     """
@@ -92,7 +94,7 @@ class PatchDiscriminator(nn.Module):
         for i in range(1, n_layers + 1):
             c_in, c_out = c_out, width * min(2**i, 8)
             stride = 2 if i < n_layers else 1
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1), nn.InstanceNorm2d(c_out, affine=True),
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=stride, padding=1), nn.InstanceNorm2d(c_out),
                        nn.LeakyReLU(0.2, inplace=True)]  # fmt: skip
         layers.append(nn.Conv2d(c_out, 1, 4, stride=1, padding=1))
         self.net = nn.Sequential(*layers)

@@ -109,18 +109,18 @@ class ResnetGenerator(nn.Module):
         super().__init__()
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, width, 7, padding=3, padding_mode=padding),
-            nn.InstanceNorm2d(width, affine=True),
+            nn.InstanceNorm2d(width),
             nn.ReLU(True),
         ]
         c = width
         for _ in range(n_downsampling):
-            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * c, affine=True), nn.ReLU(True)]
+            layers += [nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.InstanceNorm2d(2 * c), nn.ReLU(True)]
             c *= 2
         layers += [ResidualBlock(c, padding=padding) for _ in range(n_blocks)]
         for _ in range(n_downsampling):
             layers += [
                 nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1),
-                nn.InstanceNorm2d(c // 2, affine=True),
+                nn.InstanceNorm2d(c // 2),
                 nn.ReLU(True),
             ]
             c //= 2

@@ -25,7 +25,6 @@ shuffled, as in the paper's code.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,7 +130,7 @@ class StarGenerator(nn.Module):
         for _ in range(2):
             layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), nn.InstanceNorm2d(2 * c, affine=True), nn.ReLU(True)]
             c *= 2
-        layers += [ResidualBlock(c, padding="zeros") for _ in range(n_blocks)]
+        layers += [ResidualBlock(c, padding="zeros", affine=True) for _ in range(n_blocks)]
         for _ in range(2):
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.InstanceNorm2d(c // 2, affine=True), nn.ReLU(True)]
             c //= 2
