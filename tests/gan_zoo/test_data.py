@@ -21,6 +21,7 @@ from gan_zoo.data import (
     FASHION_MNIST_DEBIAN_ROOT,
     DomainData,
     ImageData,
+    ImageFiles,
     ResumableBatches,
     SkippedImagesWarning,
     digit_domains,
@@ -431,6 +432,38 @@ def test_load_celeba_skips_missing_and_corrupt_images_with_a_count(celeba_root):
         data = load_celeba(root, size=16, attributes=ATTRS)
     assert len(data) == 1
     np.testing.assert_array_equal(data.labels.numpy()[0], (values[0] > 0).astype(np.float32))
+
+
+def test_load_celeba_lazy_decodes_batches_like_the_eager_loader(celeba_root):
+    root, _ = celeba_root
+    eager = load_celeba(root, size=16, attributes=["Young", "Male"], split="all")
+    lazy = load_celeba(root, size=16, attributes=["Young", "Male"], split="all", lazy=True)
+    assert isinstance(lazy, ImageFiles) and len(lazy) == 6 and lazy.size == (16, 16) and lazy.channels == 3
+    assert torch.equal(lazy.labels, eager.labels) and lazy.class_names == eager.class_names
+    assert torch.equal(lazy.load().images, eager.images)
+    stream, reference = lazy.batches(4, seed=2), eager.batches(4, seed=2)
+    for _ in range(4):  # crosses epochs
+        (li, ll), (ei, el) = next(stream), next(reference)
+        assert torch.equal(li, ei) and torch.equal(ll, el)
+    resumed = lazy.batches(4, seed=2)
+    resumed.load_state_dict(stream.state_dict())
+    assert torch.equal(next(resumed)[0], next(reference)[0])
+    part = lazy.subset([5, 0])
+    assert torch.equal(part.load().images, eager.images[[5, 0]])
+    with pytest.raises(TypeError, match="lazy"):
+        load_celeba(root, lazy="yes")
+
+
+def test_load_celeba_lazy_leaves_out_unreadable_files_with_a_warning(celeba_root):
+    root, _ = celeba_root
+    (root / "img_align_celeba" / "000001.jpg").unlink()
+    with pytest.warns(SkippedImagesWarning, match="skipped 1 of 3"):
+        lazy = load_celeba(root, size=8, attributes=["Male"], lazy=True)
+    assert len(lazy) == 2
+    (root / "img_align_celeba" / "000002.jpg").write_bytes(b"\xff\xd8 broken")
+    with pytest.warns(SkippedImagesWarning, match="left out 1 unreadable"):
+        images, labels = next(lazy.batches(2, seed=0, shuffle=False))
+    assert images.shape == (1, 3, 8, 8) and labels.shape == (1, 1)
 
 
 def test_read_celeba_attributes(celeba_root):
