@@ -12,9 +12,11 @@ from __future__ import annotations
 import numbers
 from pathlib import Path
 
+import torch
+
 from .models import MODELS, ZooModel, check_images
 
-__all__ = ["train", "load", "MODEL_FORMAT_VERSION"]
+__all__ = ["train", "load", "evaluate", "MODEL_FORMAT_VERSION"]
 
 #: Version of the model-file layout written by :func:`train`; newer ones are refused by :func:`load`.
 MODEL_FORMAT_VERSION = 1
@@ -35,6 +37,7 @@ def train(
     log_every: int = 50,
     preview_every: int = 0,
     progress: bool = True,
+    meta: dict | None = None,
 ):
     """Train ``model`` on ``data`` with the shared loop; resume if ``out`` holds an interrupted run.
 
@@ -68,6 +71,9 @@ def train(
         Write a sample grid ``out/previews/step_*.png`` every this many
         steps; 0: only at the end.
     progress : bool, default True
+    meta : dict, optional
+        Extra JSON data saved with the model (``model.meta["extra"]`` after
+        :func:`load`); the command line records the ``--data`` spec there.
 
     Returns
     -------
@@ -93,8 +99,12 @@ def train(
     (16, 32)
     """
     from .training import LoopConfig, run_training
-    from .training.checkpoint import load_checkpoint
+    from .training.checkpoint import _check_json_value, load_checkpoint
 
+    if meta is not None:
+        if not isinstance(meta, dict):
+            raise TypeError(f"meta must be a dict, got {type(meta).__name__}")
+        _check_json_value(meta, "meta")
     if not isinstance(model, ZooModel):
         raise TypeError(f"model must be a gan_zoo model (from gan_zoo.build), got {type(model).__name__}")
     _check_int(batch_size, "batch_size", 1)
@@ -126,11 +136,11 @@ def train(
         data=stream,
         out_dir=out,
         config=config,
-        meta={"model": description, "data": source, "batch_size": batch_size},
+        meta={"model": description, "data": source, "batch_size": batch_size, "extra": meta or {}},
         preview=preview,
         progress=progress,
     )
-    _save_model(model, out, {"model": description, "data": source, "step": result.step})
+    _save_model(model, out, {"model": description, "data": source, "step": result.step, "extra": meta or {}})
     return result
 
 
@@ -198,6 +208,94 @@ def load(directory, *, device: str = "cpu") -> ZooModel:
             ) from None
     model.meta = {k: v for k, v in meta.items() if k != "model"}
     return model.to(resolve_device(device)).eval()
+
+
+def evaluate(model: ZooModel, data, *, n: int = 1000, seed: int = 0, domains: tuple[str, str] | None = None) -> dict:
+    """Measure a digit model with the shipped classifiers (:mod:`gan_zoo.metrics`); nothing is downloaded.
+
+    ========== ==================================================================
+    model      numbers
+    ========== ==================================================================
+    gan, dcgan ``fd`` (Fréchet distance in the classifier's features to ``data``),
+               ``covered`` (classes with >= 1 % of the samples), ``shares``, ``entropy``
+    cgan       the same, plus ``conditional_accuracy`` (balanced labels)
+    cyclegan   ``identity_kept`` (digit read the same after A -> B) and, with
+               ``domains``, ``domain_reached`` (the B style read on the output)
+    stargan    ``identity_kept`` and ``domain_reached`` for translations of each
+               image into a random other domain
+    ========== ==================================================================
+
+    Parameters
+    ----------
+    model : ZooModel
+        Built for 28×28 grayscale digits (the classifiers' input).
+    data
+        Held-out real data: ImageData of digits (gan, dcgan, cgan; the FD
+        reference), a pair (A, B) of ImageData (cyclegan; A is translated),
+        DomainData (stargan).
+    n : int, default 1000
+        Samples generated (or images translated, at most the data's size).
+    seed : int, default 0
+    domains : (str, str), optional
+        CycleGAN: style names of A and B among :data:`gan_zoo.data.DIGIT_DOMAINS`.
+
+    Returns
+    -------
+    dict of str to float, int or list
+
+    Raises
+    ------
+    ValueError
+        A model not made for 28×28 grayscale digits, or data that do not fit.
+    """
+    from . import metrics
+    from .data import DomainData, ImageData
+    from .models.base import _check_n
+
+    n = _check_n(n)
+    _check_int(seed, "seed", 0)
+    if model.image_shape != (1, 28, 28):
+        raise ValueError(
+            f"model: the offline metrics read 28x28 grayscale digits; this {model.name} makes "
+            f"{'x'.join(map(str, model.image_shape))} images"
+        )
+    result: dict = {"model": model.name}
+    if model.kind == "generative":
+        if not isinstance(data, ImageData):
+            raise TypeError(f"data: the reference digits for {model.name} must be an ImageData, got {_kind(data)}")
+        check_images(data.images[:1], model.image_shape, name="data")
+        labels = None
+        if model.n_classes:
+            labels = torch.arange(n) % model.n_classes
+        samples = model.sample(n, labels=labels, seed=seed).cpu()
+        result["fd"] = metrics.frechet_distance(samples, data.images[:n])
+        coverage = metrics.mode_coverage(samples)
+        result.update(covered=coverage["covered"], entropy=coverage["entropy"], shares=coverage["shares"])
+        if labels is not None:
+            result["conditional_accuracy"] = metrics.conditional_accuracy(samples, labels)
+        return result
+    if model.name == "cyclegan":
+        if not (isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(d, ImageData) for d in data)):
+            raise TypeError(f"data: cyclegan is evaluated on a pair (ImageData of A, ImageData of B), got {_kind(data)}")
+        before = data[0].images[:n]
+        after = model.translate(before, target="B").cpu()
+        result["identity_kept"] = metrics.identity_kept(before, after)
+        if domains is not None:
+            result["domain_reached"] = metrics.domain_reached(after, domains[1])
+        result["n"] = len(before)
+        return result
+    if not isinstance(data, DomainData):
+        raise TypeError(f"data: stargan is evaluated on DomainData (digit styles), got {_kind(data)}")
+    images, source = data.images[:n], data.domains[:n]
+    generator = torch.Generator().manual_seed(seed)
+    K = len(data.domain_names)
+    # A random domain other than the image's own.
+    targets = (source + torch.randint(1, K, source.shape, generator=generator)) % K
+    after = model.translate(images, target=targets).cpu()
+    result["identity_kept"] = metrics.identity_kept(images, after)
+    result["domain_reached"] = metrics.domain_reached(after, [data.domain_names[int(t)] for t in targets])
+    result["n"] = len(images)
+    return result
 
 
 # --------------------------------------------------------------------------- helpers
