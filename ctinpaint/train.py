@@ -13,6 +13,7 @@ A trained model is a directory holding ``model.safetensors`` (weights) and
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -337,7 +338,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
                 Phase("D", opt_d, d_loss),
                 Phase("G", opt_g, g_loss),
             ],
-            data=_ResumableBatches(sampler),
+            data=_resumable(sampler),
             out_dir=out_dir,
             config=LoopConfig(
                 steps=config.steps,
@@ -451,35 +452,16 @@ def _existing_meta(out_dir: Path):
     return load_checkpoint(out_dir, "latest")[1].get("user_meta")
 
 
-class _ResumableBatches:
-    """Batches of a :class:`~ctinpaint.patches.PatchSampler` with a resumable position.
+def _resumable(sampler):
+    """The sampler's batches with a position the training checkpoints can hold.
 
-    The sampler's sequence is fixed by its seed, so the position is just the
-    number of batches handed out; resuming replays that many batches (cutting
-    is fast, ~1,000 batches of 64 a second) and continues with exactly the
-    batch an uninterrupted run would have seen next.
+    The sampler's sequence is fixed by its seed, so resuming replays the
+    batches already served (cutting is fast, ~1,000 batches of 64 a second)
+    and continues with exactly the batch an uninterrupted run would see next.
     """
+    from gan_zoo.data import ResumableBatches
 
-    def __init__(self, sampler):
-        self._sampler = sampler
-        self._iterator = iter(sampler)
-        self._served = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self._served += 1
-        return next(self._iterator)
-
-    def state_dict(self) -> dict:
-        return {"batches": self._served}
-
-    def load_state_dict(self, state: dict) -> None:
-        self._iterator = iter(self._sampler)
-        for _ in range(int(state["batches"])):
-            next(self._iterator)
-        self._served = int(state["batches"])
+    return ResumableBatches(lambda first: itertools.islice(iter(sampler), first, None))
 
 
 def _export_model(out_dir: Path, meta: dict) -> None:
