@@ -20,7 +20,14 @@ from napari.qt.threading import thread_worker
 
 
 class Cancelled(Exception):
-    """The user cancelled an inpainting run."""
+    """Raised from the progress callback to stop ``inpaint_volume`` before its next slab."""
+
+
+@dataclass(frozen=True)
+class InpaintCancelled:
+    """An inpainting run the user cancelled (a result, not an exception: workers re-raise returned exceptions)."""
+
+    slabs_done: int
 
 
 @dataclass(frozen=True)
@@ -138,14 +145,17 @@ def train(request: TrainRequest, stop: threading.Event) -> Generator[TrainProgre
         return Failed("training", str(exc))
 
 
-def inpaint(request: InpaintRequest, stop: threading.Event) -> Generator[InpaintProgress, None, InpaintDone | Cancelled | Failed]:
+def inpaint(request: InpaintRequest, stop: threading.Event) -> Generator[InpaintProgress, None, InpaintDone | InpaintCancelled | Failed]:
     """Fill the artifacts with :func:`ctinpaint.inpaint_volume`."""
     from ctinpaint import inpaint_volume, load_model
+
+    done_so_far = [0]
 
     def job(report):
         def progress(done, total):
             if stop.is_set():
                 raise Cancelled("inpainting cancelled")
+            done_so_far[0] = done
             report(InpaintProgress(done, total))
 
         model = load_model(request.model_dir, device=request.device)
@@ -159,8 +169,8 @@ def inpaint(request: InpaintRequest, stop: threading.Event) -> Generator[Inpaint
 
     try:
         return (yield from _stream(job))
-    except Cancelled as exc:
-        return exc
+    except Cancelled:
+        return InpaintCancelled(slabs_done=done_so_far[0])
     except _EXPECTED as exc:
         return Failed("inpainting", str(exc))
 
