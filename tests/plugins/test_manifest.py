@@ -46,3 +46,17 @@ print(len(names))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_reader_is_offered_for_volumes_and_folders_but_not_for_plain_images(tmp_path):
+    from npe2 import PluginManager
+
+    manager = PluginManager.instance()
+    manager.discover()
+    (tmp_path / "slices").mkdir()
+
+    def offers(path):
+        return "ctinpaint" in [reader.plugin_name for reader in manager.iter_compatible_readers([str(path)])]
+
+    assert offers(tmp_path / "scan.zarr") and offers(tmp_path / "scan.tif") and offers(tmp_path / "slices")
+    assert not offers(tmp_path / "photo.png")  # napari's own reader keeps single images
