@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 
-import numpy as np
 import pytest
 
 # Mesa (the software OpenGL under Xvfb) writes a shader cache into the user's home by default.
@@ -49,6 +48,12 @@ def tiny_model_dir(tiny_phantom, tmp_path_factory):
 
 
 @pytest.fixture
+def tiny_training() -> dict:
+    """TrainRequest overrides for the tiny network: ``model_overrides`` and ``train_overrides``."""
+    return {"model_overrides": {"width": TINY_WIDTH}, "train_overrides": dict(TINY_TRAIN)}
+
+
+@pytest.fixture
 def errors_shown():
     """Messages of the error notifications shown during the test."""
     from napari.utils.notifications import NotificationSeverity, notification_manager
@@ -59,7 +64,3 @@ def errors_shown():
         return [n.message for n in notification_manager.records[start:] if n.severity == NotificationSeverity.ERROR]
 
     return messages
-
-
-def as_numpy(data) -> np.ndarray:
-    return np.asarray(data)

@@ -13,8 +13,6 @@ from ctinpaint import inpaint_volume, load_model  # noqa: E402
 from napari_ctinpaint._widget import MEAN_LAYER, STD_LAYER, InpaintWidget  # noqa: E402
 from napari_ctinpaint._workers import InpaintRequest, TrainRequest  # noqa: E402
 
-from .conftest import TINY_TRAIN, TINY_WIDTH  # noqa: E402
-
 JOB_TIMEOUT_MS = 60_000
 
 
@@ -107,10 +105,10 @@ def test_full_run_adds_mean_and_std_equal_to_inpaint_volume(widget, qtbot, tiny_
     assert json.loads((tmp_path / "result.zarr" / "report.json").read_text()) == expected.report
 
 
-def test_training_from_the_widget_reports_losses_and_cancel_keeps_the_model(widget, qtbot, tiny_phantom, tmp_path):
+def test_training_from_the_widget_reports_losses_and_cancel_keeps_the_model(widget, qtbot, tiny_phantom, tiny_training, tmp_path):
     show_phantom(widget, tiny_phantom)
     request = TrainRequest(volume=tiny_phantom.volume, mask=tiny_phantom.mask, out_dir=tmp_path / "model", minutes=5.0,
-                           device="cpu", model_overrides={"width": TINY_WIDTH}, train_overrides=TINY_TRAIN)  # fmt: skip
+                           device="cpu", **tiny_training)  # fmt: skip
     widget.start_training(request)
     # Cancel once the live readout shows a loss: the worker stops, and the model is saved anyway.
     qtbot.waitUntil(lambda: "loss" in widget.status.text(), timeout=JOB_TIMEOUT_MS)
