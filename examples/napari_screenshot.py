@@ -66,9 +66,9 @@ def main() -> None:
         raise SystemExit("inpainting failed (see the messages above)")
 
     # A 2 x 2 grid: the input and its marked artifacts above, the mean fill and its uncertainty below
-    # (napari fills the grid from the top of the layer list).
+    # (napari fills the grid from the first layer of the list).
     viewer.layers.remove("truth")
-    for index, name in enumerate([STD_LAYER, MEAN_LAYER, "artifacts", "phantom"]):
+    for index, name in enumerate(["phantom", "artifacts", MEAN_LAYER, STD_LAYER]):
         viewer.layers.move(viewer.layers.index(name), index)
     viewer.layers["artifacts"].opacity = 1.0
     grid = viewer.canvas.grid if hasattr(viewer, "canvas") else viewer.grid

@@ -78,6 +78,11 @@ class WidgetState:
         return self.worker is not None
 
 
+def _short(value: float) -> str:
+    """A std for the table: whole units when large (uint16 volumes), 3 significant digits otherwise."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
 class InpaintWidget(QWidget):
     """Dock widget of the ctinpaint plugin."""
 
@@ -415,7 +420,7 @@ class InpaintWidget(QWidget):
     def _fill_table(self, report: list) -> None:
         self.table.setRowCount(len(report))
         for i, row in enumerate(report):
-            values = (row["id"], row["slice"], row["pixels"], f"{row['mean_std']:.4g}", f"{row['max_std']:.4g}")
+            values = (row["id"], row["slice"], row["pixels"], _short(row["mean_std"]), _short(row["max_std"]))
             for j, value in enumerate(values):
                 self.table.setItem(i, j, QTableWidgetItem(str(value)))
 
@@ -499,6 +504,7 @@ class InpaintWidget(QWidget):
                        self.suggest_button, self.save_button):  # fmt: skip
             button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
+        self.progress.setTextVisible(busy)
         if not busy:
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
