@@ -167,8 +167,11 @@ class InpaintWidget(QWidget):
         self.minutes.setValue(10.0)
         self.minutes.setSuffix(" min")
         form.addRow("time budget", self.minutes)
+        from ctinpaint.models import DEFAULT_PRESET, PRESETS
+
         self.preset = QComboBox()
-        self.preset.addItems(["unet", "seed"])
+        self.preset.addItems(list(PRESETS))
+        self.preset.setCurrentText(DEFAULT_PRESET)
         form.addRow("network", self.preset)
         self.train_button = QPushButton("Train")
         self.train_button.clicked.connect(self.start_training)
