@@ -9,6 +9,7 @@ Dask or torch to learn what was wrong.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -111,3 +112,47 @@ def check_window_stack(value, *, name: str, shape=None, mask: bool = False, squa
     if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name}: dtype {arr.dtype} is not numeric")
     return arr
+
+
+def memory_limit(device=None) -> int | None:
+    """Bytes of memory of ``device`` (a torch device; None or CPU: the machine's RAM), if known."""
+    if device is not None and getattr(device, "type", str(device)) == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): nothing to compare with
+        return None
+
+
+def check_fits_in_memory(nbytes: int, *, name: str, what: str, device=None, hint: str | None = None) -> None:
+    """Refuse a request whose arrays alone would exceed the memory of ``device``.
+
+    ``nbytes`` is a lower bound of what the request allocates, so a refusal is
+    certain to be right; ``what`` says what it holds and ``hint`` what to do
+    instead (default: use a smaller ``name``), for the message.
+    """
+    limit = memory_limit(device)
+    if limit is not None and nbytes > limit:
+        where = "the GPU" if device is not None and getattr(device, "type", "") == "cuda" else "this machine"
+        raise ValueError(
+            f"{name}: {what} would need at least {nbytes / 2**30:.1f} GiB, more than the "
+            f"{limit / 2**30:.1f} GiB of {where}; {hint or f'use a smaller {name}'}"
+        )
+
+
+
+def check_filled_model(model):
+    """Return ``model`` if it has the interface of an inpainting network.
+
+    That of :class:`ctinpaint.models.InpaintingGAN`: ``config`` (with ``patch``
+    and ``hole``), ``condition``, ``generate``, ``sample_z`` and ``parameters``.
+    """
+    needed = ("condition", "generate", "sample_z", "parameters")
+    config = getattr(model, "config", None)
+    if not (all(callable(getattr(model, a, None)) for a in needed) and hasattr(config, "patch") and hasattr(config, "hole")):
+        raise TypeError(
+            f"model must be an InpaintingGAN (e.g. load_model(...).model), got {type(model).__name__}"
+        )
+    return model

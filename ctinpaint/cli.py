@@ -23,7 +23,7 @@ folder of 2D TIFF/PNG slices; they are read lazily, chunk by chunk."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 bad input)."""
+    """Run the command line; returns the exit status (0 success, 2 bad input, 1 a failed read or write)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"ctinpaint {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, no permission, a vanished file: the system's own words say it best
+        print(f"ctinpaint {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=1.5, help="training time budget in minutes (default: 1.5)")
     p.add_argument("--samples", type=int, default=1000, help="generated fills per artifact window (default: 1000; the product default is 5000)")
     p.add_argument("--data", type=Path, help="folder of real slices (e.g. ../shared/data/sic_diamonds) instead of the phantom")
-    p.add_argument("--preset", default=None, help="network preset: seed (the reference design) or unet (default)")
+    p.add_argument("--preset", default=None, help="network preset: harmonic (default), unet, or seed (the reference design)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto = CUDA when present)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
@@ -112,11 +115,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="array inside a Zarr group")
     p.add_argument("--mask", type=Path, help="known artifacts (nonzero = artifact); patches never touch them")
     p.add_argument("--mask-key", help="array inside the mask's Zarr group")
-    p.add_argument("--preset", default=None, help="network preset: seed or unet (default)")
+    p.add_argument("--preset", default=None, help="network preset: harmonic (default), unet, or seed (the reference design)")
     p.add_argument("--steps", type=int, default=None, help="training steps (default: 2000 unless --minutes is given)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget in minutes")
     p.add_argument("--batch-size", type=int, default=64, help="patches per step (default: 64)")
     p.add_argument("--loss", default="nonsaturating", choices=("nonsaturating", "lsgan", "hinge"))
+    p.add_argument("--moments", type=float, default=1.0,
+                   help="weight of the moment-reconstruction loss that trains the mean fill and its spread (default: 1.0; 0 = pure GAN)")
     p.add_argument("--holes", default="random", choices=("square", "random"), help="training hole shapes (default: random)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--seed", type=int, default=0)
@@ -144,6 +149,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--nan-policy", default="raise", choices=("raise", "mask"), help="NaN/Inf voxels: refuse, or fill them as artifacts")
     p.add_argument("--workers", type=int, default=1, help="slabs processed at once (default: 1)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument(
+        "--scheduler", default=None, metavar="local:N|ADDRESS",
+        help="run slabs on a dask.distributed cluster: local:N starts N worker processes here, an address such as "
+        "tcp://host:8786 uses a running cluster (each worker loads --model itself and picks its own device)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(run=_run_inpaint)
@@ -219,7 +229,7 @@ def _run_info(args) -> int:
             key = "volume"
             if mask_source is None and "mask" in members:
                 mask_source = (args.path, "mask")
-    volume = open_volume(args.path, key=key, level=args.level)
+    volume = open_volume(args.path, key=key, level=args.level, name="path")
     print(f"volume{'' if key is None else f' {key!r}'}: shape {volume.shape} (Z, Y, X), dtype {volume.dtype}")
     print(f"  chunks {volume.chunksize}, {volume.npartitions} chunks, {volume.nbytes / 2**20:.1f} MiB uncompressed")
     mapping = fit_intensity(volume, percentiles=(0.5, 99.5), nan_policy="mask")
@@ -259,13 +269,21 @@ def _run_train(args) -> int:
     steps = args.steps if args.steps is not None else (None if args.minutes is not None else 2000)
     config = TrainConfig(
         steps=steps, minutes=args.minutes, batch_size=args.batch_size, loss=args.loss, hole_shape=args.holes,
-        device=args.device, seed=args.seed,
+        moments=args.moments, device=args.device, seed=args.seed,
     )
     from .io import open_mask, open_volume
 
-    volume = open_volume(args.volume, key=args.key)
+    volume = open_volume(args.volume, key=args.key, name="volume")
     mask = None if args.mask is None else open_mask(args.mask, key=args.mask_key, shape=volume.shape)
     result = train_model(volume, args.out, mask=mask, model_config=_model_config(args.preset), config=config)
+    import torch.distributed as dist
+
+    # Under torchrun every process trains; rank 0 wrote the model and reports.
+    if dist.is_available() and dist.is_initialized():
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank > 0:
+            return 0
     print(f"trained {result.step} steps in {result.elapsed / 60:.1f} min; model written to {args.out}")
     return 0
 
@@ -275,12 +293,14 @@ def _run_inpaint(args) -> int:
     from .io import open_mask, open_volume
     from .train import load_model
 
-    volume = open_volume(args.volume, key=args.key)
+    volume = open_volume(args.volume, key=args.key, name="volume")
     mask = open_mask(args.mask, key=args.mask_key, shape=volume.shape)
-    model = load_model(args.model, device=args.device)
+    # On a cluster every worker loads the model from its directory.
+    model = args.model if args.scheduler else load_model(args.model, device=args.device)
     result = inpaint_volume(
         volume, mask, model, n_samples=args.samples, axis=args.axis, out=args.out, quantiles=tuple(args.quantiles),
         seed=args.seed, nan_policy=args.nan_policy, overwrite=args.overwrite, workers=args.workers, progress=True,
+        scheduler=args.scheduler,
     )
     refused = [r for r in result.report if r["status"] != "filled"]
     print(f"filled {len(result.report) - len(refused)} artifacts; wrote {result.out} (report.csv, report.json inside)")
@@ -296,7 +316,7 @@ def _run_evaluate(args) -> int:
     from .io import open_mask, open_volume
     from .train import load_model
 
-    volume = open_volume(args.volume, key=args.key)
+    volume = open_volume(args.volume, key=args.key, name="volume")
     mask = None if args.mask is None else open_mask(args.mask, shape=volume.shape)
     if args.slices:
         for i in args.slices:
@@ -307,7 +327,7 @@ def _run_evaluate(args) -> int:
     loaded = load_model(args.model, device=args.device)
     evaluation = evaluate_model(
         loaded.model, volume, intensity=loaded.intensity, n_holes=args.holes, hole_shape=args.hole_shape,
-        n_samples=args.samples, seed=args.seed, mask=mask,
+        n_samples=args.samples, seed=args.seed, mask=mask, calibration=loaded.calibration,
     )
     print(evaluation.table())
     if args.json is not None:

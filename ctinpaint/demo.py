@@ -122,7 +122,8 @@ def run_demo(out, *, minutes: float = 1.5, n_samples: int = 1000, data=None, pre
 
         exclude = ~heldout_rows(da.from_array(test.truth), patch=P, fraction=config.holdout)
     held = evaluate_model(loaded.model, test.truth, intensity=mapping, n_holes=128,
-                          n_samples=min(n_samples, 500), seed=seed + 7, exclude=exclude)
+                          n_samples=min(n_samples, 500), seed=seed + 7, exclude=exclude,
+                          calibration=loaded.calibration)
 
     log("[5/5] figures ...")
     figures = [loss_curves(out / "model" / "log.jsonl", out / "loss_curves.png")]

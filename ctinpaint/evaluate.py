@@ -58,6 +58,9 @@ _ROWS = {
     "std_error_corr": ("corr(std, |error|)", "{:+.3f}", None),
     "mean_std": ("mean std (fraction of range)", "{:.4f}", None),
     "texture_ratio": ("texture ratio (single sample / truth)", "{:.2f}", 1.0),
+    "raw_coverage_1sigma": ("  uncalibrated: within mean ± 1σ", "pct", GAUSSIAN_1SIGMA),
+    "raw_coverage_2sigma": ("  uncalibrated: within mean ± 2σ", "pct", GAUSSIAN_2SIGMA),
+    "raw_interval_coverage": ("  uncalibrated: within quantiles", "pct", 0.95),
 }
 
 
@@ -353,6 +356,7 @@ def evaluate_model(
     mask=None,
     exclude=None,
     axes=(0,),
+    calibration=None,
 ) -> Evaluation:
     """Evaluate a model on held-out holes with known truth, next to the biharmonic baseline.
 
@@ -386,6 +390,11 @@ def evaluate_model(
     axes : int or tuple of int, default (0,)
         Axes the 2D windows are sliced along (see
         :class:`~ctinpaint.patches.PatchSampler`).
+    calibration : ctinpaint.calibration.Calibration, optional
+        Spread factors to apply to the std and the interval (as
+        :func:`~ctinpaint.inpaint.inpaint_volume` does with a model's
+        calibration); default: the raw sample spread. With it, the coverages
+        of the raw spread are reported too (``raw_coverage_1sigma``, ...).
 
     Returns
     -------
@@ -413,6 +422,8 @@ def evaluate_model(
     n_samples = check_int(n_samples, name="n_samples", minimum=2)
     seed = check_int(seed, name="seed", minimum=0)
     check_choice(hole_shape, ("square", "random"), name="hole_shape")
+    if calibration is not None and not callable(getattr(calibration, "apply", None)):
+        raise TypeError(f"calibration must be a Calibration, got {type(calibration).__name__}")
     if not callable(getattr(intensity, "to_network", None)):
         # PSNR and SSIM use a data range of 1: the windows must be in network units.
         raise TypeError(f"intensity must be an IntensityMapping, got {type(intensity).__name__}")
@@ -437,6 +448,12 @@ def evaluate_model(
     from .sampling import draw_fills, sample_fills
 
     stats = sample_fills(model, truth, unknown, n_samples=n_samples, quantiles=INTERVAL_QUANTILES, seed=seed)
+    raw = None
+    if calibration is not None:
+        raw = hole_metrics(
+            truth, stats.mean, stats.std, stats.filled, low=stats.quantiles[0], high=stats.quantiles[1], hole=hole
+        )
+        stats = calibration.apply(stats)
     single = draw_fills(model, truth, unknown, seed=seed + 1)
     gan = hole_metrics(
         truth,
@@ -448,6 +465,8 @@ def evaluate_model(
         sample=single,
         hole=hole,
     )
+    if raw is not None:  # the coverages before calibration, for comparison
+        gan.update({f"raw_{k}": raw[k] for k in ("coverage_1sigma", "coverage_2sigma", "interval_coverage")})
     fill = biharmonic_fill(truth, unknown)
     base = hole_metrics(
         truth, fill, np.zeros_like(fill), stats.filled, low=fill, high=fill, sample=fill, hole=hole

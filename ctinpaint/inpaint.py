@@ -17,13 +17,16 @@ marker there, a re-run skips finished slabs, and the folder is renamed to
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io as _stdio
 import json
 import os
+import re
 import shutil
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +34,11 @@ import dask
 import dask.array as da
 import numpy as np
 
-from ._checks import NAN_POLICIES, check_axis, check_choice, check_int
+from ._checks import NAN_POLICIES, check_axis, check_choice, check_fits_in_memory, check_float, check_int
 from .sampling import sample_fills
 
+#: Name of the temporary file Zarr's local store writes a chunk to before renaming it.
+_STORE_TEMPORARY = re.compile(r".*\.[0-9a-f]{32}\.partial")
 #: Report columns, in CSV order.
 REPORT_FIELDS = ("id", "axis", "slice", "r0", "c0", "r1", "c1", "pixels", "windows", "mean_std", "max_std", "status")
 
@@ -83,6 +88,7 @@ def inpaint_volume(
     overwrite: bool = False,
     workers: int = 1,
     progress: bool | Callable[[int, int], None] = False,
+    scheduler=None,
 ) -> InpaintResult:
     """Fill every artifact of ``volume`` with the mean of ``n_samples`` generated fills.
 
@@ -94,6 +100,8 @@ def inpaint_volume(
         Artifact mask (bool, or integer labels: nonzero = artifact), same shape.
     model : ctinpaint.train.LoadedModel or str or os.PathLike
         A loaded model, or the directory of one (loaded safely on "auto" device).
+        Its calibration (:mod:`ctinpaint.calibration`), when it has one, is
+        applied to the std and the quantiles; the mean is the raw sample mean.
     n_samples : int, default 5000
         Generated fills per window, >= 2.
     axis : int, default 0
@@ -121,9 +129,22 @@ def inpaint_volume(
         Slabs processed at once (Dask threads).
     progress : bool or callable, default False
         True shows a progress bar; a callable gets ``(slabs_done, slabs_total)``.
-        An exception raised by the callable cancels the job: no further slab
-        starts, the slabs already running finish (and, with ``out``, are kept
-        for resuming), and the exception propagates once nothing runs any more.
+        Without ``scheduler``, an exception raised by the callable cancels the
+        job: no further slab starts, the slabs already running finish (and,
+        with ``out``, are kept for resuming), and the exception propagates
+        once nothing runs any more.
+    scheduler : str or distributed.Client, optional
+        Where slabs run. None: ``workers`` threads in this process.
+        ``"local:N"``: a ``dask.distributed`` LocalCluster of N single-threaded
+        worker processes, started and closed here. An address such as
+        ``"tcp://host:8786"`` (or a ``Client``): an existing cluster. With a
+        cluster ``model`` must be a model directory every worker can read;
+        each worker process loads it once (cached by path and file digest). A
+        worker that dies mid-slab has its slab redone elsewhere; with ``out``,
+        finished slabs are recorded, so a re-run skips them, and the output
+        equals that of an uninterrupted run. Workers started with a ``GPU``
+        resource (``dask worker ADDRESS --nthreads 1 --resources GPU=1``) run
+        one slab at a time each.
 
     Returns
     -------
@@ -131,10 +152,19 @@ def inpaint_volume(
 
     Raises
     ------
+    TypeError
+        ``model``, ``out``, ``quantiles`` or ``progress`` of the wrong kind.
     ValueError
-        Mask shape differs from the volume; slices smaller than the model's
-        window; ``out`` exists (without ``overwrite``) or is the input;
+        Mask shape differs from the volume; a volume with no voxels, of
+        another dtype than the model was trained on, or slices smaller than
+        the model's window; ``out`` exists (without ``overwrite``), is the
+        input, lies in a folder that is missing or not writable, or is being
+        written by another job (a lock file ``.NAME.lock`` beside it says
+        so); without ``out``, a result larger than the machine's memory;
         NaN/Inf with ``nan_policy="raise"``; bad parameters.
+    OSError
+        A write that fails (disk full); the unfinished ``.NAME.partial``
+        stays, and the same call resumes it once the cause is fixed.
 
     Examples
     --------
@@ -146,19 +176,43 @@ def inpaint_volume(
 
     vol = open_volume(volume, name="volume")
     msk = open_mask(mask, shape=vol.shape)
+    if vol.size == 0:
+        raise ValueError(f"volume: shape {vol.shape} has no voxels")
+    model_ref = None
     if not isinstance(model, LoadedModel):
         if isinstance(model, (str, os.PathLike)):
+            model_ref = _ModelRef.of(model)
             model = load_model(model)
         else:
             raise TypeError(f"model must be a LoadedModel or a model directory, got {type(model).__name__}")
+    if vol.dtype != np.dtype(model.intensity.dtype):
+        # Fills come back in the training volume's dtype and units; cast into another dtype they would wrap.
+        raise ValueError(
+            f"volume: dtype {vol.dtype} differs from the dtype {model.intensity.dtype} the model was trained on"
+        )
+    if scheduler is not None:
+        _check_scheduler(scheduler)
+    if scheduler is not None and model_ref is None:
+        raise ValueError("model: with a distributed scheduler pass the model directory, which each worker loads once")
     n_samples = check_int(n_samples, name="n_samples", minimum=2)
     axis = check_axis(axis)
     check_int(seed, name="seed")
     check_choice(nan_policy, NAN_POLICIES, name="nan_policy")
     workers = check_int(workers, name="workers", minimum=1)
-    qs = tuple(float(q) for q in quantiles)
+    if isinstance(quantiles, (str, bytes)) or not isinstance(quantiles, Iterable):
+        raise TypeError(f"quantiles must be a sequence of numbers, got {type(quantiles).__name__} {quantiles!r}")
+    qs = tuple(check_float(q, name="quantiles") for q in quantiles)
     if any(not 0.0 < q < 1.0 for q in qs):
         raise ValueError(f"quantiles must lie strictly between 0 and 1, got {qs}")
+    if not (progress is None or isinstance(progress, bool) or callable(progress)):
+        raise TypeError(f"progress must be True, False or a callable (done, total), got {type(progress).__name__}")
+    if out is not None and not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out must be a path (str or os.PathLike), got {type(out).__name__}")
+    if out is None:
+        check_fits_in_memory(
+            vol.size * (vol.dtype.itemsize + 4 * (1 + len(qs))), name="volume", what="the in-memory result",
+            hint="pass out= to write the result to a Zarr store slab by slab",
+        )
     P = model.model.config.patch
     plane = [s for i, s in enumerate(vol.shape) if i != axis]
     if min(plane) < P:
@@ -181,6 +235,8 @@ def inpaint_volume(
         "slab": slab,
         "batch": batch,
         "model_step": model.meta.get("step"),
+        # The spread factors applied to std and quantiles (None: raw sample spread).
+        "calibration": None if model.calibration is None else model.calibration.to_dict(),
         "model": hashlib.sha256(json.dumps(model.meta, sort_keys=True, default=str).encode()).hexdigest()[:16],
     }
     store = None
@@ -200,6 +256,10 @@ def inpaint_volume(
     msk_slabs = msk.rechunk(tuple(chunk_shape))
 
     cancel = _Cancel()
+    # On a cluster the task must not carry the model: each worker loads it once by reference.
+    local_model = model if scheduler is None else None
+    # Inside a distributed task a plain compute() would send the reads back to the cluster.
+    read_with = None if scheduler is None else "sync"
 
     def run(index: int, start: int):
         if cancel.error is not None:
@@ -209,9 +269,10 @@ def inpaint_volume(
         stop = min(depth, start + slab)
         sel = [slice(None)] * 3
         sel[axis] = slice(start, stop)
-        planes = np.moveaxis(np.asarray(vol_slabs[tuple(sel)].compute()), axis, 0)
-        masks = np.moveaxis(np.asarray(msk_slabs[tuple(sel)].compute()), axis, 0)
-        result = _inpaint_planes(planes, masks, model, start=start, axis=axis, n_samples=n_samples,
+        planes = np.moveaxis(np.asarray(vol_slabs[tuple(sel)].compute(scheduler=read_with)), axis, 0)
+        masks = np.moveaxis(np.asarray(msk_slabs[tuple(sel)].compute(scheduler=read_with)), axis, 0)
+        net = local_model if local_model is not None else _worker_model(model_ref)
+        result = _inpaint_planes(planes, masks, net, start=start, axis=axis, n_samples=n_samples,
                                  quantiles=qs, batch=batch, seed=seed, nan_policy=nan_policy)
         if store is not None:
             store.write(index, start, stop, result)
@@ -219,7 +280,15 @@ def inpaint_volume(
         return result
 
     tasks = [dask.delayed(run, pure=False)(i, s) for i, s in enumerate(starts)]
-    outputs = _compute_with_progress(tasks, workers=workers, progress=progress, cancel=cancel)
+    try:
+        if scheduler is None:
+            outputs = _compute_with_progress(tasks, workers=workers, progress=progress, cancel=cancel)
+        else:
+            outputs = _compute_distributed(tasks, scheduler, progress=progress)
+    except BaseException:
+        if store is not None:
+            store.release()
+        raise
 
     if store is None:
         results = outputs
@@ -325,6 +394,8 @@ def _inpaint_planes(planes, masks, model, *, start, axis, n_samples, quantiles, 
             net, np.stack(batch_windows), np.stack(batch_masks), n_samples=n_samples, batch=batch,
             quantiles=quantiles, seed=batch_seeds,
         )
+        if model.calibration is not None:
+            stats = model.calibration.apply(stats)
         for i, (a, pr, pc, row) in enumerate(batch_place):
             fill = batch_fill[i]
             ys, xs = np.nonzero(fill)
@@ -410,6 +481,126 @@ def _compute_with_progress(tasks, *, workers, progress, cancel):
             bar.close()
 
 
+# --------------------------------------------------------------------------- dask.distributed
+
+
+@dataclass(frozen=True)
+class _ModelRef:
+    """A model directory and the digest of its files: what a worker needs to load the same model."""
+
+    path: str
+    digest: str
+
+    @classmethod
+    def of(cls, directory) -> _ModelRef:
+        path = Path(directory).resolve()
+        return cls(str(path), _model_digest(path))
+
+
+def _model_digest(path: Path) -> str:
+    # model.json names the weights file and its sha256 (checked when loading), so it identifies both.
+    file = path / "model.json"
+    if not file.is_file():
+        raise ValueError(f"model: {path} holds no model.json")
+    return hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+_WORKER_MODELS: dict = {}
+_WORKER_MODELS_LOCK = threading.Lock()
+
+
+def _worker_model(ref: _ModelRef):
+    """The model of ``ref``, loaded once per process (a worker runs many slabs)."""
+    from .train import load_model
+
+    with _WORKER_MODELS_LOCK:
+        if ref not in _WORKER_MODELS:
+            path = Path(ref.path)
+            if _model_digest(path) != ref.digest:
+                raise ValueError(f"model: the files in {path} differ on this worker from those the job was started with")
+            _WORKER_MODELS[ref] = load_model(path, device=_worker_device())
+        return _WORKER_MODELS[ref]
+
+
+def _worker_device() -> str:
+    """The GPU of this worker: one per worker of a local cluster, else the one the worker was given."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu"
+    try:
+        from distributed import get_worker
+
+        name = get_worker().name
+    except (ImportError, ValueError):
+        return "cuda"
+    # LocalCluster numbers its workers 0..N-1; workers started by hand should each see one
+    # GPU (CUDA_VISIBLE_DEVICES), and then "cuda" is that one.
+    return f"cuda:{name % torch.cuda.device_count()}" if isinstance(name, int) else "cuda"
+
+
+def _compute_distributed(tasks, scheduler, *, progress):
+    """Run the slab tasks on a dask.distributed cluster; results in task order."""
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        raise ValueError("scheduler: dask.distributed is not installed (pip install distributed)") from None
+    if not tasks:
+        return []
+    with contextlib.ExitStack() as stack:
+        if isinstance(scheduler, distributed.Client):
+            client = scheduler
+        else:
+            client = stack.enter_context(_client_for(scheduler, distributed))
+        workers = client.scheduler_info().get("workers", {})
+        # Ask for a GPU only where workers offer one: a resource no worker has would stall the job.
+        gpu = any(w.get("resources", {}).get("GPU") for w in workers.values())
+        futures = client.compute(tasks, resources={"GPU": 1} if gpu else None)
+        bar = None
+        if progress is True:
+            from tqdm.auto import tqdm
+
+            bar = stack.enter_context(tqdm(total=len(tasks), desc="inpainting", unit="slab"))
+        try:
+            for done, _ in enumerate(distributed.as_completed(futures), start=1):
+                if bar is not None:
+                    bar.update(1)
+                elif callable(progress):
+                    progress(done, len(tasks))
+            return client.gather(futures)
+        except BaseException:
+            client.cancel(futures)
+            raise
+
+
+def _check_scheduler(scheduler) -> None:
+    if isinstance(scheduler, str):
+        if scheduler.startswith("local:"):
+            n = scheduler.split(":", 1)[1]
+            if not n.isdigit() or int(n) < 1:
+                raise ValueError(f"scheduler: 'local:N' needs a worker count N >= 1, got {scheduler!r}")
+        elif "://" not in scheduler:
+            raise ValueError(f"scheduler: expected 'local:N' or an address like 'tcp://host:8786', got {scheduler!r}")
+        return
+    if type(scheduler).__name__ != "Client":
+        raise TypeError(f"scheduler must be None, 'local:N', an address or a distributed.Client, got {type(scheduler).__name__}")
+
+
+def _client_for(scheduler, distributed):
+    if not isinstance(scheduler, str):
+        raise TypeError(f"scheduler must be None, 'local:N', an address or a distributed.Client, got {type(scheduler).__name__}")
+    if scheduler.startswith("local:"):
+        return _local_client(int(scheduler.split(":", 1)[1]), distributed)
+    return distributed.Client(scheduler)
+
+
+@contextlib.contextmanager
+def _local_client(n_workers: int, distributed):
+    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as client:
+        yield client
+
+
 # --------------------------------------------------------------------------- resumable output
 
 
@@ -417,14 +608,29 @@ class _PartialStore:
     """The output group under construction: ``.NAME.partial`` beside ``out``."""
 
     def __init__(self, out: Path, settings: dict, dtype, quantiles, slab: int, axis: int):
-        import zarr
-        from zarr.codecs import ZstdCodec
+        from .io import OutputLock
 
         self.out = out
         self.path = out.parent / f".{out.name}.partial"
         self.quantiles = quantiles
         if not out.parent.exists():
             raise ValueError(f"out: the folder {out.parent} does not exist")
+        if not os.access(out.parent, os.W_OK):
+            raise ValueError(f"out: the folder {out.parent} is not writable")
+        # Held until finish() or release(): a second job writing the same output is refused.
+        self._lock = OutputLock(out, name="out")
+        try:
+            self.group = self._open(settings, dtype, slab, axis)
+        except BaseException:
+            self.release()
+            raise
+        self.axis = axis
+
+    def _open(self, settings: dict, dtype, slab: int, axis: int):
+        import zarr
+        from zarr.codecs import ZstdCodec
+
+        out, quantiles = self.out, self.quantiles
         shape = settings["shape"]
         chunks = [min(256, s) for s in shape]
         chunks[axis] = slab
@@ -436,20 +642,20 @@ class _PartialStore:
                     f"out: an unfinished run with other settings is in {self.path}; "
                     "remove it or repeat the same command to resume it"
                 )
-        else:
-            tmp = out.parent / f".{out.name}.creating"
-            shutil.rmtree(tmp, ignore_errors=True)
-            group = zarr.open_group(str(tmp), mode="w", attributes={"ctinpaint_settings": settings})
-            kw = dict(shape=shape, chunks=chunks, compressors=ZstdCodec(level=3))
-            group.create_array("inpainted", dtype=dtype, fill_value=0, **kw)
-            group.create_array("std", dtype="float32", fill_value=0.0, **kw)
-            for q in quantiles:
-                group.create_array(_quantile_name(q), dtype="float32", fill_value=0.0, **kw)
-            (tmp / "slabs").mkdir()
-            os.rename(tmp, self.path)
-            group = zarr.open_group(str(self.path), mode="r+")
-        self.group = group
-        self.axis = axis
+            # A run killed inside finish() has removed the markers already: every slab is redone.
+            (self.path / "slabs").mkdir(exist_ok=True)
+            return group
+        tmp = out.parent / f".{out.name}.creating"
+        shutil.rmtree(tmp, ignore_errors=True)
+        group = zarr.open_group(str(tmp), mode="w", attributes={"ctinpaint_settings": settings})
+        kw = dict(shape=shape, chunks=chunks, compressors=ZstdCodec(level=3, checksum=True))
+        group.create_array("inpainted", dtype=dtype, fill_value=0, **kw)
+        group.create_array("std", dtype="float32", fill_value=0.0, **kw)
+        for q in quantiles:
+            group.create_array(_quantile_name(q), dtype="float32", fill_value=0.0, **kw)
+        (tmp / "slabs").mkdir()
+        os.rename(tmp, self.path)
+        return zarr.open_group(str(self.path), mode="r+")
 
     def _marker(self, index: int) -> Path:
         return self.path / "slabs" / f"{index:06d}.json"
@@ -475,18 +681,24 @@ class _PartialStore:
         os.replace(tmp, marker)
 
     def finish(self, report: list, *, overwrite: bool) -> Path:
-        _write_report(self.path, report)
-        shutil.rmtree(self.path / "slabs")
-        if self.out.exists():
-            if not overwrite:
+        from .io import _replace
+
+        try:
+            _write_report(self.path, report)
+            shutil.rmtree(self.path / "slabs")
+            # A writer killed inside a chunk write leaves the store's temporary file beside the chunk.
+            for stray in self.path.rglob("*.partial"):
+                if _STORE_TEMPORARY.fullmatch(stray.name):
+                    stray.unlink()
+            if self.out.exists() and not overwrite:
                 raise ValueError(f"out: {self.out} appeared while inpainting; the result stays in {self.path}")
-            old = self.out.parent / f".{self.out.name}.old"
-            os.rename(self.out, old)
-            os.rename(self.path, self.out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(self.path, self.out)
+            _replace(self.path, self.out)
+        finally:
+            self.release()
         return self.out
+
+    def release(self) -> None:
+        self._lock.release()
 
 
 def _write_report(folder: Path, report: list) -> None:

@@ -10,6 +10,7 @@ the data an array was read from.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -243,7 +244,13 @@ def _from_zarr_node(node, *, key, level, chunks, where) -> da.Array:
 
     if isinstance(node, zarr.Group):
         if key is not None:
-            if key not in node:
+            if not isinstance(key, str):
+                raise TypeError(f"key must be a string, got {type(key).__name__}")
+            try:
+                present = key in node
+            except ValueError as exc:  # Zarr refuses keys like "../x" outright
+                raise ValueError(f"key: {key!r} is not a path inside the Zarr group {where}: {exc}") from exc
+            if not present:
                 raise ValueError(f"key: {key!r} is not in the Zarr group {where} (it holds: {_members(node)})")
             node = node[key]
             if isinstance(node, zarr.Group):
@@ -258,7 +265,41 @@ def _from_zarr_node(node, *, key, level, chunks, where) -> da.Array:
                     f"key: {where} is a Zarr group holding {_members(node)}; pass key= to choose an array"
                 )
             node = node[arrays[0]]
-    return da.from_zarr(node, chunks=chunks or node.chunks)
+    return _lazy(node, chunks, where)
+
+
+def _lazy(array, chunks, where) -> da.Array:
+    """A Dask array reading ``array`` (Zarr, or a TIFF through its Zarr store) chunk by chunk."""
+    from dask.base import tokenize
+
+    checked = _CheckedReads(array, where)
+    return da.from_array(checked, chunks=chunks or array.chunks, name=f"from-zarr-{tokenize(array, chunks, where)}",
+                         meta=np.empty((0,) * array.ndim, dtype=array.dtype))
+
+
+class _CheckedReads:
+    """An array whose read errors name the file they came from.
+
+    Opening reads only metadata, so a corrupt or truncated chunk shows up when
+    it is read, from deep inside a codec (zstd, deflate, tifffile) with a
+    message that names neither the file nor the chunk. Reads through this
+    wrapper raise a ValueError that does.
+    """
+
+    def __init__(self, array, where):
+        self._array, self._where = array, where
+        self.shape, self.dtype, self.ndim, self.chunks = array.shape, array.dtype, array.ndim, array.chunks
+
+    def __getitem__(self, index):
+        try:
+            return self._array[index]
+        except Exception as exc:  # codec errors come as many types
+            raise ValueError(f"cannot read {self._where} at {_describe(index)}: {type(exc).__name__}: {exc}") from exc
+
+
+def _describe(index) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+    return "[" + ", ".join(f"{s.start}:{s.stop}" if isinstance(s, slice) else str(s) for s in parts) + "]"
 
 
 def _members(group) -> str:
@@ -281,7 +322,7 @@ def _from_ome(group, multiscales, *, level, chunks, where) -> da.Array:
     if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level < len(datasets):
         raise ValueError(f"level: {level!r} is not a resolution level of {where} (levels 0..{len(datasets) - 1})")
     arr = group[datasets[level]["path"]]
-    data = da.from_zarr(arr, chunks=chunks or arr.chunks)
+    data = _lazy(arr, chunks, where)
     axes = multiscales.get("axes")
     names = [a["name"] if isinstance(a, Mapping) else str(a) for a in axes] if axes else None
     if names is None or len(names) != data.ndim:
@@ -305,8 +346,13 @@ def _open_tiff(path: Path, *, level, chunks) -> da.Array:
     import tifffile
     import zarr
 
-    store = tifffile.imread(path, aszarr=True)
-    node = zarr.open(store=store, mode="r")
+    # tifffile logs a damaged page chain (a truncated file) and then reads fewer pages, or none:
+    # refused here rather than returning a shorter volume.
+    with _tifffile_complaints() as complaints:
+        store = tifffile.imread(path, aszarr=True)
+        node = zarr.open(store=store, mode="r")
+    if complaints:
+        raise ValueError(f"{path} is truncated or corrupt: {complaints[0]}")
     if isinstance(node, zarr.Group):  # pyramidal TIFF: one array per level, named "0", "1", ...
         levels = sorted((name for name, _ in node.arrays()), key=_natural_key)
         if not isinstance(level, int) or isinstance(level, bool) or not 0 <= level < len(levels):
@@ -314,7 +360,29 @@ def _open_tiff(path: Path, *, level, chunks) -> da.Array:
         node = node[levels[level]]
     if node.ndim == 3 and node.shape[-1] in (3, 4) and node.shape[0] > 4:
         raise ValueError(f"source: {path} is an RGB(A) image; ctinpaint reads grayscale volumes")
-    return da.from_zarr(node, chunks=chunks or node.chunks)
+    return _lazy(node, chunks, str(path))
+
+
+@contextlib.contextmanager
+def _tifffile_complaints():
+    """Collect tifffile's warnings about the file's structure while the block runs."""
+    import logging
+
+    messages = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record):
+            text = record.getMessage()
+            if any(word in text for word in ("invalid page offset", "failed to reshape", "corrupted", "truncated")):
+                messages.append(text)
+
+    logger = logging.getLogger("tifffile")
+    handler = _Collect(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
 
 
 def _natural_key(text: str):
@@ -416,7 +484,10 @@ def save_volume(data, path, *, chunks=None, overwrite: bool = False, attrs: Mapp
     ------
     ValueError
         ``path`` exists and ``overwrite`` is False; ``path`` is the input of
-        ``data``; a mapping with a TIFF path; an array that is not 2D/3D.
+        ``data``; its folder is missing or not writable; a mapping with a TIFF
+        path; an array that is not 2D/3D.
+    OSError
+        A write that fails (disk full); the temporary output is removed.
     TypeError
         Unsupported ``data`` type or dtype.
 
@@ -445,6 +516,8 @@ def save_volume(data, path, *, chunks=None, overwrite: bool = False, attrs: Mapp
         raise ValueError(f"path: {path} already exists; pass overwrite=True to replace it")
     if not path.parent.exists():
         raise ValueError(f"path: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"path: the folder {path.parent} is not writable")
 
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
     try:
@@ -498,7 +571,7 @@ def _write_zarr(arrays: dict, tmp: Path, *, chunks, attrs) -> None:
 
     def create(store_or_group, arr, name):
         zchunks = _zarr_chunks(arr, chunks)
-        kwargs = dict(shape=arr.shape, dtype=arr.dtype, chunks=zchunks, compressors=ZstdCodec(level=3), fill_value=0)
+        kwargs = dict(shape=arr.shape, dtype=arr.dtype, chunks=zchunks, compressors=ZstdCodec(level=3, checksum=True), fill_value=0)
         if name is None:
             target = zarr.create_array(store=str(store_or_group), attributes=attrs, **kwargs)
         else:
@@ -557,6 +630,76 @@ def _replace(tmp: Path, path: Path) -> None:
         if path.is_dir():
             _remove(path)
         os.replace(tmp, path)
+
+
+class OutputLock:
+    """An exclusive claim on writing ``path``, held until :meth:`release`.
+
+    A lock file ``.NAME.lock`` beside ``path`` is locked with ``flock``. The
+    kernel drops the lock when the process ends, however it ends, so a killed
+    job never leaves a stale lock behind; a second job asking for the same
+    path while the first holds it is refused at once. Without ``fcntl``
+    (Windows) there is no lock.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The output to be written.
+    name : str
+        The argument name the refusal's message uses.
+    lock_file : pathlib.Path, optional
+        Default ``.NAME.lock`` beside ``path``; a folder that is written in
+        place (a training run) keeps its lock inside.
+
+    Raises
+    ------
+    ValueError
+        Another process (or another job in this one) holds the lock.
+    """
+
+    def __init__(self, path: Path, *, name: str, lock_file: Path | None = None):
+        self._path = lock_file if lock_file is not None else path.parent / f".{path.name}.lock"
+        self._fd = None
+        try:
+            import fcntl
+        except ImportError:
+            return
+        while True:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ValueError(
+                    f"{name}: another job is writing {path} (it holds {self._path}); wait for it to finish"
+                ) from None
+            # The holder before us removes the file when it releases: a lock on that
+            # unlinked file guards nothing, so lock the file now at the path instead.
+            try:
+                current = os.stat(self._path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(fd).st_ino:
+                self._fd = fd
+                return
+            os.close(fd)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release()
+
+    def release(self) -> None:
+        """Give the lock up and remove its file (idempotent)."""
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self._path)
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
 
 
 def _remove(path: Path) -> None:

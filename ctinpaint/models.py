@@ -20,6 +20,15 @@ Two presets, both built by :func:`build_model` from a :class:`ModelConfig`:
     receives ``z`` at every layer (per-channel modulation and spatial noise maps
     computed from ``z``) and uses GroupNorm instead of BatchNorm, and a
     spectrally normalised patch discriminator that also sees the mask.
+``harmonic``
+    The ``unet`` networks around a classical prior: every window's hole is
+    first filled by harmonic interpolation (:func:`harmonic_fill`, the smooth
+    surface a classical method would give), C sees that fill as a third
+    channel, and G generates a per-sample *residual* on top of it (added in
+    logit space, starting at zero). An untrained model therefore already
+    fills holes as well as smooth interpolation, and training only has to
+    learn texture, edges and spread; with a short CPU budget this is the
+    difference between a usable fill and noise.
 
 Parameter counts at the default geometry (P = 32, l = 18):
 
@@ -28,6 +37,7 @@ preset  C           G          D            total
 ======  ==========  =========  ===========  =========
 seed    10,679      1,942,889  141,281      2,094,849
 unet    111,520     78,521     41,937       231,978
+harmon  111,664     78,953     41,937       232,554
 ======  ==========  =========  ===========  =========
 """
 
@@ -44,9 +54,10 @@ from torch.nn.utils.parametrizations import spectral_norm
 from ._checks import check_choice, check_int
 
 #: Names of the architectures a :class:`ModelConfig` can describe.
-PRESET_NAMES = ("seed", "unet")
-#: The preset used when none is named: chosen by held-out fill quality and calibration.
-DEFAULT_PRESET = "unet"
+PRESET_NAMES = ("seed", "unet", "harmonic")
+#: The preset used when none is named: chosen by held-out fill quality and calibration
+#: on real SiC/diamond slices (``benchmarks/quality.py``; table in ``benchmarks/README.md``).
+DEFAULT_PRESET = "harmonic"
 
 # The reference's generator stack is fixed: five transposed convolutions that
 # grow 1 -> 5 -> 11 -> 13 -> 15 -> 18, so the seed preset only fills 18 x 18 boxes.
@@ -77,7 +88,7 @@ class ModelConfig:
 
     Attributes
     ----------
-    preset : {"seed", "unet"}
+    preset : {"seed", "unet", "harmonic"}
         Which architecture.
     patch : int
         Patch side P. ``seed``: 28 + 4k (k >= 0; 32 by default). ``unet``: >= 8.
@@ -136,11 +147,11 @@ class ModelConfig:
 
     def _check_unet(self):
         if self.patch < 8:
-            raise ValueError(f"patch must be >= 8 for the unet preset (two downsamplings), got {self.patch}")
+            raise ValueError(f"patch must be >= 8 for the {self.preset} preset (two downsamplings), got {self.patch}")
         if not 4 <= self.hole < self.patch:
-            raise ValueError(f"hole must satisfy 4 <= hole < patch ({self.patch}) for the unet preset, got {self.hole}")
+            raise ValueError(f"hole must satisfy 4 <= hole < patch ({self.patch}) for the {self.preset} preset, got {self.hole}")
         if self.width % _GROUPS:
-            raise ValueError(f"width must be a multiple of {_GROUPS} for the unet preset (GroupNorm groups), got {self.width}")
+            raise ValueError(f"width must be a multiple of {_GROUPS} for the {self.preset} preset (GroupNorm groups), got {self.width}")
 
     @property
     def offset(self) -> int:
@@ -199,6 +210,7 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "seed": ModelConfig(preset="seed", patch=32, hole=18, z_dim=200, width=_SEED_WIDTH),
     "unet": ModelConfig(preset="unet", patch=32, hole=18, z_dim=64, width=16),
+    "harmonic": ModelConfig(preset="harmonic", patch=32, hole=18, z_dim=64, width=16),
 }
 
 
@@ -207,7 +219,7 @@ def config_for(preset: str, /, **overrides) -> ModelConfig:
 
     Parameters
     ----------
-    preset : {"seed", "unet"}
+    preset : {"seed", "unet", "harmonic"}
     **overrides
         Fields of :class:`ModelConfig` other than ``preset``.
 
@@ -318,6 +330,42 @@ class Generator(nn.Module):
         h = torch.cat([z, cond.flatten(1)], dim=1)
         return self.layers(h[:, :, None, None])
 
+    def forward_grouped(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """S fills for each of W windows: z (W, S, z_dim), cond (W, 3, 18, 18) -> (W, S, 1, 18, 18).
+
+        In eval mode every BatchNorm is folded into the transposed convolution
+        before it, and the first layer, a matrix product on a 1 x 1 input, is
+        split: the rows that see the conditioning (83 % of its work) run once
+        per window instead of once per sample. In training mode BatchNorm
+        needs batch statistics, so the plain forward runs.
+        """
+        W, S = z.shape[:2]
+        if self.training:
+            cond_rep = cond.repeat_interleave(S, dim=0)
+            return self.forward(z.reshape(W * S, -1), cond_rep).view(W, S, 1, *cond.shape[-2:])
+        convs = [m for m in self.layers if isinstance(m, nn.ConvTranspose2d)]
+        norms = [m for m in self.layers if isinstance(m, nn.BatchNorm2d)]
+        folded = [_fold_batchnorm(c, b) for c, b in zip(convs, norms, strict=False)]
+        folded.append((convs[-1].weight, convs[-1].bias))
+        first_w, first_b = folded[0]
+        z_dim = z.shape[-1]
+        flat = first_w.flatten(1)  # (z_dim + 972, 64 * 5 * 5)
+        per_window = cond.flatten(1) @ flat[z_dim:] + first_b.repeat_interleave(flat.shape[1] // first_b.numel())
+        h = (z @ flat[:z_dim]) + per_window[:, None]
+        h = torch.relu(h.reshape(W * S, convs[0].out_channels, *convs[0].kernel_size))
+        for conv, (weight, bias) in zip(convs[1:], folded[1:], strict=True):
+            h = F.conv_transpose2d(h, weight, bias, conv.stride, conv.padding)
+            h = torch.relu(h) if conv is not convs[-1] else torch.sigmoid(h)
+        return h.view(W, S, *h.shape[1:])
+
+
+def _fold_batchnorm(conv: nn.ConvTranspose2d, norm: nn.BatchNorm2d):
+    """Weight and bias of ``norm(conv(x))`` as one transposed convolution (running statistics)."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    weight = conv.weight * scale[None, :, None, None]  # ConvTranspose2d weights are (in, out, k, k)
+    bias = (conv.bias - norm.running_mean) * scale + norm.bias
+    return weight, bias
+
 
 class Discriminator(nn.Module):
     """Reference discriminator D (``seed`` preset), returning logits.
@@ -373,6 +421,82 @@ def _conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     )
 
 
+# harmonic preset: the prior is clamped away from 0 and 1 before its logit is taken,
+# and solved with this many conjugate-gradient iterations (enough for an 18 x 18 hole
+# in a 32 x 32 window to converge to ~1e-4 of the intensity range; see the tests).
+_PRIOR_EPS = 1e-3
+_PRIOR_ITERATIONS = 64
+_NEIGHBOURS = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
+
+
+def harmonic_fill(y: torch.Tensor, hole: torch.Tensor, *, iterations: int = _PRIOR_ITERATIONS) -> torch.Tensor:
+    """Fill unknown pixels by harmonic interpolation (the smoothest membrane through the known ones).
+
+    Solves Laplace's equation on the unknown pixels of each window with the
+    known pixels as boundary values (5-point stencil; the window's outer edge is
+    a free, zero-flux boundary) by batched conjugate gradients. Unknown regions
+    with no known pixel around them take the mean of the window's known pixels
+    (0.5 when nothing is known).
+
+    The classical fill gives the ``harmonic`` preset a starting point as good
+    as smooth interpolation before any training; biharmonic interpolation
+    (:func:`ctinpaint.evaluate.biharmonic_fill`) is smoother at the hole border
+    but needs many more iterations.
+
+    Parameters
+    ----------
+    y : torch.Tensor, float (B, 1, H, W)
+        Windows; values at unknown pixels are ignored.
+    hole : torch.Tensor, float (B, 1, H, W)
+        >= 0.5 where unknown.
+    iterations : int, default 64
+        Conjugate-gradient iterations.
+
+    Returns
+    -------
+    torch.Tensor, float (B, 1, H, W)
+        ``y`` with every unknown pixel replaced (known pixels bit for bit).
+
+    Examples
+    --------
+    >>> import torch
+    >>> y = torch.linspace(0, 1, 8).repeat(1, 1, 8, 1)     # a ramp along x
+    >>> hole = torch.zeros_like(y)
+    >>> hole[..., 2:6, 2:6] = 1
+    >>> bool(torch.allclose(harmonic_fill(y * (1 - hole), hole), y, atol=1e-4))  # a ramp is harmonic
+    True
+    """
+    unknown = hole >= 0.5
+    known = (~unknown).to(y.dtype)
+    kernel = _NEIGHBOURS.to(device=y.device, dtype=y.dtype)
+    # Zero padding + an explicit neighbour count = zero flux across the window edge.
+    degree = F.conv2d(torch.ones_like(known), kernel, padding=1)
+    free = unknown.to(y.dtype)
+    y_known = y * known
+
+    def apply(u):  # the Laplacian restricted to the unknown pixels (SPD when they touch known ones)
+        return (degree * u - F.conv2d(u, kernel, padding=1)) * free
+
+    n_known = known.sum(dim=(1, 2, 3), keepdim=True)
+    start = torch.where(n_known > 0, y_known.sum(dim=(1, 2, 3), keepdim=True) / n_known.clamp_min(1), 0.5)
+    u = start * free
+    b = F.conv2d(y_known, kernel, padding=1) * free
+    r = b - apply(u)
+    p = r
+    rr = (r * r).sum(dim=(1, 2, 3), keepdim=True)
+    for _ in range(int(iterations)):
+        ap = apply(p)
+        pap = (p * ap).sum(dim=(1, 2, 3), keepdim=True)
+        alpha = torch.where(pap > 0, rr / pap.clamp_min(1e-30), torch.zeros_like(pap))
+        u = u + alpha * p
+        r = r - alpha * ap
+        rr_new = (r * r).sum(dim=(1, 2, 3), keepdim=True)
+        beta = torch.where(rr > 0, rr_new / rr.clamp_min(1e-30), torch.zeros_like(rr))
+        p = r + beta * p
+        rr = rr_new
+    return torch.where(unknown, u, y)
+
+
 class UNetConditioner(nn.Module):
     """U-Net conditioning network C (``unet`` preset).
 
@@ -402,9 +526,11 @@ class UNetConditioner(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         w = config.width
-        self.out_channels = w
+        self._prior = config.preset == "harmonic"
+        # With the prior, its logit rides along as one extra conditioning channel for G.
+        self.out_channels = w + self._prior
         self._crop = (config.offset, config.hole)
-        self.enc1 = nn.Sequential(_conv_block(2, w), _conv_block(w, w))
+        self.enc1 = nn.Sequential(_conv_block(2 + self._prior, w), _conv_block(w, w))
         self.enc2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))
         self.enc3 = nn.Sequential(_conv_block(2 * w, 4 * w, 2), _conv_block(4 * w, 4 * w))
         self.context = nn.Linear(4 * w, 4 * w)
@@ -413,7 +539,11 @@ class UNetConditioner(nn.Module):
         self.out = nn.Conv2d(w, w, 1)
 
     def forward(self, y: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(torch.cat([y, hole], dim=1))
+        if self._prior:
+            prior = harmonic_fill(y, hole)
+            e1 = self.enc1(torch.cat([y, hole, prior], dim=1))
+        else:
+            e1 = self.enc1(torch.cat([y, hole], dim=1))
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
         e3 = e3 + self.context(e3.mean(dim=(2, 3)))[:, :, None, None]
@@ -421,7 +551,11 @@ class UNetConditioner(nn.Module):
         d2 = self.dec2(torch.cat([_resize(e3, e2.shape[-1]), e2], dim=1))
         d1 = self.dec1(torch.cat([_resize(d2, e1.shape[-1]), e1], dim=1))
         o, l = self._crop
-        return self.out(d1[:, :, o : o + l, o : o + l])
+        cond = self.out(d1[:, :, o : o + l, o : o + l])
+        if self._prior:
+            box = prior[:, :, o : o + l, o : o + l].clamp(_PRIOR_EPS, 1 - _PRIOR_EPS)
+            cond = torch.cat([cond, torch.logit(box)], dim=1)
+        return cond
 
 
 def _resize(h: torch.Tensor, side: int) -> torch.Tensor:
@@ -444,8 +578,12 @@ class _ModulatedBlock(nn.Module):
         self.act = nn.LeakyReLU(_LEAKY_SLOPE)
 
     def forward(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.modulate(self.conv(h), style)
+
+    def modulate(self, h: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """Everything after the convolution: norm, scale and shift from ``style``, activation."""
         scale, shift = self.film(style)[:, :, None, None].chunk(2, dim=1)
-        return self.act(self.norm(self.conv(h)) * (1 + scale) + shift)
+        return self.act(self.norm(h) * (1 + scale) + shift)
 
 
 class ModulatedGenerator(nn.Module):
@@ -491,6 +629,9 @@ class ModulatedGenerator(nn.Module):
         w, l = config.width, config.hole
         self._fine = l
         self._coarse = math.ceil(l / 2)
+        # harmonic preset: the last conditioning channel is the prior's logit, and G adds to it.
+        self._residual = config.preset == "harmonic"
+        c = w + self._residual
         self.mapping = nn.Sequential(
             nn.Linear(config.z_dim, _STYLE_DIM),
             nn.LeakyReLU(_LEAKY_SLOPE),
@@ -499,11 +640,16 @@ class ModulatedGenerator(nn.Module):
         )
         self.coarse_noise = nn.Linear(config.z_dim, _COARSE_NOISE_CHANNELS * self._coarse**2)
         self.fine_noise = nn.Linear(config.z_dim, l * l)
-        self.coarse1 = _ModulatedBlock(w + _COARSE_NOISE_CHANNELS, 2 * w)
+        self.coarse1 = _ModulatedBlock(c + _COARSE_NOISE_CHANNELS, 2 * w)
         self.coarse2 = _ModulatedBlock(2 * w, w)
-        self.fine1 = _ModulatedBlock(w + w + 1, w)
+        self.fine1 = _ModulatedBlock(w + c + 1, w)
         self.fine2 = _ModulatedBlock(w, w)
         self.out = nn.Conv2d(w, 1, 1)
+        if self._residual:
+            # Start close to the prior: a small residual (not zero, so gradients reach every layer at step 1).
+            with torch.no_grad():
+                self.out.weight.mul_(0.1)
+            nn.init.zeros_(self.out.bias)
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         n, c, f = z.shape[0], self._coarse, self._fine
@@ -514,7 +660,51 @@ class ModulatedGenerator(nn.Module):
         h = self.coarse2(self.coarse1(h, style), style)
         h = torch.cat([_resize(h, f), cond, fine_noise], dim=1)
         h = self.fine2(self.fine1(h, style), style)
+        if self._residual:
+            return torch.sigmoid(cond[:, -1:] + self.out(h))
         return torch.sigmoid(self.out(h))
+
+    def forward_grouped(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """S fills for each of W windows: z (W, S, z_dim), cond (W, width, l, l) -> (W, S, 1, l, l).
+
+        Equal to :meth:`forward` on the conditioning repeated S times (up to
+        float rounding), without repeating it: a convolution is a sum over its
+        input channels, so the channels that carry the conditioning (4/5 of
+        coarse1's input, about half of fine1's) are convolved once per window
+        and added to every sample of it, and neither the pooled conditioning
+        nor the concatenated inputs are ever copied S times.
+        """
+        W, S = z.shape[:2]
+        n, c, f = W * S, self._coarse, self._fine
+        k = cond.shape[1]  # conditioning channels (with the harmonic preset, the prior's logit is the last)
+        w = self.coarse2.conv.out_channels
+        z = z.reshape(n, -1)
+        style = self.mapping(z)
+        coarse_noise = self.coarse_noise(z).view(n, _COARSE_NOISE_CHANNELS, c, c)
+        fine_noise = self.fine_noise(z).view(n, 1, f, f)
+
+        kernel, bias = self.coarse1.conv.weight, self.coarse1.conv.bias
+        per_window = F.conv2d(F.adaptive_avg_pool2d(cond, c), kernel[:, :k], bias, padding=1)
+        h = F.conv2d(coarse_noise, kernel[:, k:], None, padding=1)
+        h = _add_per_window(h, per_window, S)
+        h = self.coarse2(self.coarse1.modulate(h, style), style)
+
+        # fine1's input channels are [upsampled features (w), cond (k), fine noise (1)].
+        kernel, bias = self.fine1.conv.weight, self.fine1.conv.bias
+        per_window = F.conv2d(cond, kernel[:, w : w + k], bias, padding=1)
+        per_sample = torch.cat([_resize(h, f), fine_noise], dim=1)
+        h = F.conv2d(per_sample, torch.cat([kernel[:, :w], kernel[:, w + k :]], dim=1), None, padding=1)
+        h = _add_per_window(h, per_window, S)
+        h = self.out(self.fine2(self.fine1.modulate(h, style), style))
+        if self._residual:
+            h = _add_per_window(h, cond[:, -1:], S)
+        return torch.sigmoid(h).view(W, S, 1, f, f)
+
+
+def _add_per_window(h: torch.Tensor, per_window: torch.Tensor, samples: int) -> torch.Tensor:
+    """``h`` (W * S, ...) plus ``per_window`` (W, ...) broadcast over each window's S rows."""
+    W = per_window.shape[0]
+    return (h.view(W, samples, *h.shape[1:]) + per_window[:, None]).view(W * samples, *h.shape[1:])
 
 
 class PatchDiscriminator(nn.Module):
@@ -679,6 +869,43 @@ class InpaintingGAN(nn.Module):
             cond = cond.expand(z.shape[0], *self.cond_shape)
         return self.generator(z, cond)
 
+    def generate_grouped(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """Many fills per window, the way posterior sampling needs them.
+
+        The same fills as :meth:`generate` with each window's conditioning
+        repeated for its samples (up to float rounding), computed faster: the
+        parts of G that depend only on the conditioning run once per window,
+        and in eval mode the ``seed`` generator's BatchNorm layers are folded
+        into its convolutions.
+
+        Parameters
+        ----------
+        z : torch.Tensor, float (W, S, z_dim)
+            S noise vectors for each of W windows.
+        cond : torch.Tensor, float (W, *cond_shape)
+            Conditioning from :meth:`condition`, one row per window.
+
+        Returns
+        -------
+        torch.Tensor, float (W, S, 1, l, l), values in [0, 1]
+
+        Examples
+        --------
+        >>> import torch
+        >>> model = build_model(config_for("unet")).eval()
+        >>> cond = model.condition(torch.rand(2, 1, 32, 32), torch.ones(2, 1, 32, 32))
+        >>> model.generate_grouped(torch.randn(2, 5, model.config.z_dim), cond).shape
+        torch.Size([2, 5, 1, 18, 18])
+        """
+        z_dim = self.config.z_dim
+        if not isinstance(z, torch.Tensor) or z.ndim != 3 or z.shape[2] != z_dim or 0 in z.shape[:2]:
+            raise ValueError(f"z must be a (W, S, {z_dim}) tensor with W, S >= 1, got {_shape_of(z)}")
+        if not isinstance(cond, torch.Tensor) or tuple(cond.shape) != (z.shape[0], *self.cond_shape):
+            raise ValueError(
+                f"cond must be a ({z.shape[0]}, {', '.join(map(str, self.cond_shape))}) tensor to match z, got {_shape_of(cond)}"
+            )
+        return self.generator.forward_grouped(z, cond)
+
     def composite(self, y: torch.Tensor, hole: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
         """Paste ``fill`` into the unknown pixels of the central box.
 
@@ -821,8 +1048,8 @@ def _build_unet(config: ModelConfig) -> InpaintingGAN:
     )
 
 
-#: Builder of each preset, by name.
-BUILDERS = {"seed": _build_seed, "unet": _build_unet}
+#: Builder of each preset, by name (``harmonic`` switches the unet networks to their prior mode).
+BUILDERS = {"seed": _build_seed, "unet": _build_unet, "harmonic": _build_unet}
 
 
 def build_model(config: ModelConfig) -> InpaintingGAN:

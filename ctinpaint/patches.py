@@ -23,7 +23,7 @@ import dask
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import NAN_POLICIES, check_axis, check_choice, check_int, check_patch_hole
+from ._checks import NAN_POLICIES, check_axis, check_choice, check_fits_in_memory, check_int, check_patch_hole
 
 HOLE_SHAPES = ("square", "random")
 
@@ -269,9 +269,11 @@ class PatchSampler:
     ValueError
         ``hole >= patch``; ``patch`` larger than the volume in a slice dimension;
         ``mask`` or ``exclude`` of another shape; unknown ``hole_shape`` or
-        ``nan_policy``; ``batch_size < 1``; bad ``axes``. While iterating: NaN/Inf
-        with ``nan_policy="raise"`` (names ``volume``); no usable P×P patch
-        anywhere after one pass over the volume (names ``mask``).
+        ``nan_policy``; ``batch_size < 1`` or a batch larger than the
+        machine's memory; a volume with a zero-size dimension; bad ``axes``.
+        While iterating: NaN/Inf with ``nan_policy="raise"`` (names
+        ``volume``); no usable P×P patch anywhere after one pass over the
+        volume (names ``mask``).
 
     Notes
     -----
@@ -336,6 +338,8 @@ class PatchSampler:
         self._patch, self._hole = check_patch_hole(patch, hole)
         self._hole_shape = check_choice(hole_shape, HOLE_SHAPES, name="hole_shape")
         self._batch_size = check_int(batch_size, name="batch_size", minimum=1)
+        # x and hole (float32) plus the bool hole masks of one batch.
+        check_fits_in_memory(9 * self._batch_size * self._patch**2, name="batch_size", what="one batch of patches")
         self._axes = _check_axes(axes)
         self._seed = check_int(seed, name="seed", minimum=0)
         if intensity is not None and not callable(getattr(intensity, "to_network", None)):
@@ -347,6 +351,9 @@ class PatchSampler:
 
         self._volume = open_volume(volume, name="volume")
         shape = tuple(int(s) for s in self._volume.shape)
+        if 0 in shape:
+            # Nothing to cut: iterating would look for a usable region for ever.
+            raise ValueError(f"volume: shape {shape} has no voxels")
         for axis in self._axes:
             for dim in range(3):
                 if dim != axis and shape[dim] < self._patch:

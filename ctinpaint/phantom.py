@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
-from ._checks import check_int, check_volume_dtype
+from ._checks import check_fits_in_memory, check_int, check_volume_dtype
 
 __all__ = ["Corrupted", "add_artifacts", "make_phantom"]
 
@@ -106,8 +106,9 @@ def make_phantom(shape=(64, 256, 256), *, seed: int = 0, dtype="uint16", rings: 
         ``shape`` not a sequence of integers; ``seed`` not an integer;
         ``dtype`` not a supported voxel type.
     ValueError
-        ``shape`` without 3 entries, a non-positive entry, or ``Y`` or ``X``
-        below 16; a negative ``seed``.
+        ``shape`` without 3 entries, a non-positive entry, ``Y`` or ``X``
+        below 16, or too large to build in this machine's memory; a negative
+        ``seed``.
 
     Examples
     --------
@@ -118,6 +119,8 @@ def make_phantom(shape=(64, 256, 256), *, seed: int = 0, dtype="uint16", rings: 
     True
     """
     shape = _check_shape(shape)
+    # At least one float32 working array (the peak is about 31 bytes a voxel).
+    check_fits_in_memory(4 * shape[0] * shape[1] * shape[2], name="shape", what=f"a phantom of shape {shape}")
     seed = check_int(seed, name="seed", minimum=0)
     out_dtype = check_volume_dtype(dtype, name="dtype")
     if not isinstance(rings, (bool, np.bool_)):

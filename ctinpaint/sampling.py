@@ -15,7 +15,9 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from ._checks import check_float, check_int, check_window_stack
+from gan_zoo.training import autocast
+
+from ._checks import check_filled_model, check_fits_in_memory, check_float, check_int, check_window_stack
 
 #: Histogram bins over the network range [0, 1] used for quantiles. The
 #: quantile of a pixel is interpolated linearly inside its bin, so its error is
@@ -24,9 +26,11 @@ from ._checks import check_float, check_int, check_window_stack
 QUANTILE_BINS = 1024
 
 #: Fills per device launch (windows x samples) when ``batch`` is not given. A
-#: fill costs ~0.1 MB of activations in the larger preset, so the CPU default
-#: stays near 0.5 GB; a GPU wants large launches to be busy.
-DEFAULT_BATCH = {"cpu": 1 << 12, "cuda": 1 << 16}
+#: fill costs ~0.1 MB of activations in the larger preset. On the CPU the time
+#: per fill grows once a launch's activations outgrow the caches (measured on 2
+#: cores: 4096 fills per launch cost ~1.5-2x more per fill than 1024); a GPU
+#: wants large launches to be busy.
+DEFAULT_BATCH = {"cpu": 1 << 10, "cuda": 1 << 16}
 
 
 class FillStats(NamedTuple):
@@ -117,7 +121,7 @@ def sample_fills(
         Generated fills per window, >= 2.
     batch : int, optional
         Fills per device launch (windows x samples); bounds device memory.
-        Default: 4096 on the CPU, 65536 on a GPU.
+        Default: 1024 on the CPU, 65536 on a GPU.
     quantiles : sequence of float in (0, 1), optional
         E.g. ``(0.025, 0.975)``. Computed from per-pixel histograms of
         :data:`QUANTILE_BINS` bins over [0, 1]; accurate to one bin width.
@@ -136,9 +140,12 @@ def sample_fills(
 
     Raises
     ------
+    TypeError
+        ``model`` is not an InpaintingGAN; arrays of a non-numeric dtype.
     ValueError
         Shapes that do not match each other or the model, ``n_samples < 2``,
-        quantiles outside (0, 1), non-finite window values at known pixels.
+        quantiles outside (0, 1), non-finite window values at known pixels,
+        a ``batch`` whose launch could not fit in the device's memory.
 
     Examples
     --------
@@ -151,7 +158,7 @@ def sample_fills(
     >>> stats.mean.shape, stats.std.dtype
     ((2, 32, 32), dtype('float32'))
     """
-    config = model.config
+    config = check_filled_model(model).config
     P, L = config.patch, config.hole
     win = _as_windows(windows, P, "windows", dtype=np.float32)
     unknown = _as_windows(masks, P, "masks", dtype=bool)
@@ -181,6 +188,13 @@ def sample_fills(
 
     windows_per_launch = max(1, min(n, batch // n_samples))
     samples_per_launch = max(1, min(n_samples, batch // windows_per_launch))
+    # A lower bound of one launch: z, the repeated conditioning and the fills, plus the quantile histograms.
+    fill_bytes = 4 * (config.z_dim + L * L * (1 + config.width))
+    hist_bytes = 4 * L * L * QUANTILE_BINS if qs else 0
+    check_fits_in_memory(
+        windows_per_launch * (samples_per_launch * fill_bytes + hist_bytes), name="batch",
+        what=f"{windows_per_launch} windows x {samples_per_launch} samples per launch", device=device,
+    )
 
     was_training = model.training
     model.eval()
@@ -225,7 +239,7 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
         The windows with the filled pixels (unknown, inside the hole box)
         replaced by the sample; known pixels are the input values.
     """
-    config = model.config
+    config = check_filled_model(model).config
     P, L = config.patch, config.hole
     o = (P - L) // 2
     win = _as_windows(windows, P, "windows", dtype=np.float32)
@@ -305,7 +319,8 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device)
     w = win.shape[0]
     y = torch.from_numpy(np.where(unknown, 0.0, win).astype(np.float32)).unsqueeze(1).to(device)
     hole = torch.from_numpy(unknown.astype(np.float32)).unsqueeze(1).to(device)
-    cond = model.condition(y, hole)  # once per window
+    with autocast(device):
+        cond = model.condition(y, hole)  # once per window
     moments = RunningMoments((w, L * L), device)
     hist = torch.zeros((w, L * L, QUANTILE_BINS), dtype=torch.int32, device=device) if qs else None
     generators = []
@@ -316,9 +331,9 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device)
     done = 0
     while done < n_samples:
         s = min(per_launch, n_samples - done)
-        z = torch.cat([model.sample_z(s, generator=gen, device=device) for gen in generators])
-        cond_rep = cond.repeat_interleave(s, dim=0)
-        fills = model.generate(z, cond_rep).reshape(w, s, L * L)
+        z = torch.stack([model.sample_z(s, generator=gen, device=device) for gen in generators])
+        with autocast(device):
+            fills = model.generate_grouped(z, cond).reshape(w, s, L * L)
         moments.update(fills)
         if hist is not None:
             _histogram_update(hist, fills)

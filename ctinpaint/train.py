@@ -12,8 +12,10 @@ A trained model is a directory holding ``model.safetensors`` (weights) and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +28,9 @@ from ._checks import check_choice, check_float, check_int
 #: Written into every model file; a file with a larger version is refused.
 MODEL_FORMAT_VERSION = 1
 _MODEL_NAME = "model"
+#: Keys of model.json's metadata, and of its "ctinpaint" part; anything else is refused.
+_MODEL_META_KEYS = {"networks", "ctinpaint", "step", "checkpoint"}
+_CTINPAINT_KEYS = {"model", "intensity", "train", "model_format_version", "calibration"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,8 @@ class TrainConfig:
         Weight of the moment-reconstruction loss (Gaussian NLL of the truth
         under the mean and std of ``moment_samples`` fills per patch); trains
         the mean fill towards the truth and the spread towards honest error
-        bars without collapsing samples. 0 = the reference's pure GAN recipe.
+        bars without collapsing samples. 0 = the reference's pure GAN recipe;
+        the default 1.0 measured best with the default (``harmonic``) preset.
     moment_samples : int
         Fills per patch for that loss (>= 2).
     hole_shape : {"square", "random"}
@@ -80,7 +86,7 @@ class TrainConfig:
     loss: str = "nonsaturating"
     mode_seeking: float = 0.05
     r1: float = 0.0
-    moments: float = 0.0
+    moments: float = 1.0
     moment_samples: int = 4
     hole_shape: str = "random"
     axes: tuple[int, ...] = (0,)
@@ -133,11 +139,24 @@ class TrainConfig:
 
 
 class LoadedModel(NamedTuple):
-    """A trained model ready for sampling."""
+    """A trained model ready for sampling.
+
+    Attributes
+    ----------
+    model : ctinpaint.models.InpaintingGAN
+        In eval mode.
+    intensity : ctinpaint.intensity.IntensityMapping
+    meta : dict
+        The model file's metadata (configs, step, format version).
+    calibration : ctinpaint.calibration.Calibration or None
+        Spread factors fitted on held-out holes after training; ``None`` (no
+        correction) for models saved without one.
+    """
 
     model: torch.nn.Module
     intensity: object
     meta: dict
+    calibration: object = None
 
 
 def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainConfig | None = None,
@@ -178,7 +197,9 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     ------
     ValueError
         A volume too small to hold out validation rows and still train, or no
-        artifact-free region big enough for a patch.
+        artifact-free region big enough for a patch; ``out_dir`` that cannot
+        be created or written, or that another job is training in (its lock
+        file ``out_dir/.lock`` is held).
 
     Examples
     --------
@@ -192,17 +213,27 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     from gan_zoo.training import LoopConfig, Phase, run_training
 
     from .intensity import fit_intensity
-    from .io import open_mask, open_volume
+    from .io import OutputLock, open_mask, open_volume
     from .losses import AdversarialLoss, mode_seeking_loss, moment_reconstruction_loss, r1_penalty
+    from gan_zoo.training import init_distributed, rank_and_world
+
     from .models import DEFAULT_PRESET, build_model, config_for
     from .patches import PatchSampler
 
     config = config or TrainConfig()
+    # Under torchrun: join the other processes (each trains on its own patches).
+    init_distributed(config.device)
+    rank, world = rank_and_world()
     model_config = model_config or config_for(DEFAULT_PRESET)
     vol = open_volume(volume, name="volume")
     msk = None if mask is None else open_mask(mask, shape=vol.shape)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"out_dir: cannot create {out_dir}: {exc}") from exc
+    if not os.access(out_dir, os.W_OK):
+        raise ValueError(f"out_dir: the folder {out_dir} is not writable")
     resumed_meta = _existing_meta(out_dir)
     if resumed_meta is not None:
         # A resumed run must convert intensities exactly as the first part did.
@@ -218,12 +249,14 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         vol, mask=msk, exclude=~heldout, patch=P, hole=L, hole_shape=config.hole_shape,
         batch_size=config.n_val, seed=config.seed + 1, intensity=intensity,
     )
-    val = val_sampler.take(config.n_val)
-    val_truth = val.x[:, 0]
-    val_unknown = val.hole[:, 0] > 0.5
+    # The first n_val held-out windows validate (and pick the best checkpoint); the next
+    # n_val calibrate the spread of the exported model, so it is not fitted on the windows it was chosen on.
+    held = val_sampler.take(2 * config.n_val)
+    val_truth, calib_truth = held.x[: config.n_val, 0], held.x[config.n_val :, 0]
+    val_unknown, calib_unknown = held.hole[: config.n_val, 0] > 0.5, held.hole[config.n_val :, 0] > 0.5
     sampler = PatchSampler(
         vol, mask=msk, exclude=heldout, patch=P, hole=L, hole_shape=config.hole_shape,
-        batch_size=config.batch_size, axes=config.axes, seed=config.seed, intensity=intensity,
+        batch_size=config.batch_size, axes=config.axes, seed=config.seed + rank, intensity=intensity,
     )
 
     torch.manual_seed(config.seed)
@@ -233,16 +266,19 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         [*model.conditioner.parameters(), *model.generator.parameters()], lr=config.lr_g, betas=(0.5, 0.999)
     )
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr_d, betas=(0.5, 0.999))
+    # The losses run through ``net``: in several processes, the same networks wrapped in
+    # DistributedDataParallel (gradients averaged over ranks); validation and exports use ``model``.
+    net = model if world == 1 else _data_parallel_view(model, config.device)
 
     def d_loss(batch, step):
         x, hole = batch.x, batch.hole
         y = x * (1 - hole)
         with torch.no_grad():
-            fake = model(y, hole)
+            fake = net(y, hole)
         if config.r1 > 0:
             x = x.detach().requires_grad_(True)
-        real_logits = model.discriminate(x, hole)
-        loss = adversarial.d_loss(real_logits, model.discriminate(fake, hole))
+        real_logits = net.discriminate(x, hole)
+        loss = adversarial.d_loss(real_logits, net.discriminate(fake, hole))
         logs = {"adv": loss.detach()}
         if config.r1 > 0:
             penalty = r1_penalty(real_logits, x)
@@ -253,15 +289,15 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     def g_loss(batch, step):
         x, hole = batch.x, batch.hole
         y = x * (1 - hole)
-        cond = model.condition(y, hole)
-        o, L = model.config.offset, model.config.hole
+        cond = net.condition(y, hole)
+        o, L = net.config.offset, net.config.hole
         box_hole = hole[:, :, o : o + L, o : o + L]
         k = max(2, config.moment_samples) if config.moments > 0 else (2 if config.mode_seeking > 0 else 1)
         n = x.shape[0]
-        z = model.sample_z(k * n, device=x.device)
+        z = net.sample_z(k * n, device=x.device)
         # C runs once; its output is shared by the k fills of each patch.
-        fills = model.generate(z, cond.repeat(k, *([1] * (cond.ndim - 1)))).reshape(k, n, *box_hole.shape[1:])
-        adv = adversarial.g_loss(model.discriminate(model.composite(y, hole, fills[0]), hole))
+        fills = net.generate(z, cond.repeat(k, *([1] * (cond.ndim - 1)))).reshape(k, n, *box_hole.shape[1:])
+        adv = adversarial.g_loss(net.discriminate(net.composite(y, hole, fills[0]), hole))
         logs = {"adv": adv.detach()}
         loss = adv
         if config.mode_seeking > 0:
@@ -297,33 +333,71 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         "train": config.to_dict(),
         "model_format_version": MODEL_FORMAT_VERSION,
     }
-    result = run_training(
-        networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
-        phases=[
-            Phase("D", opt_d, d_loss),
-            Phase("G", opt_g, g_loss),
-        ],
-        data=_ResumableBatches(sampler),
-        out_dir=out_dir,
-        config=LoopConfig(
-            steps=config.steps,
-            minutes=config.minutes,
-            checkpoint_every=config.checkpoint_every,
-            log_every=config.log_every,
-            validate_every=config.validate_every,
-            preview_every=0,
-            seed=config.seed,
-            device=config.device,
-        ),
-        meta=meta,
-        validate=validate,
-        best_metric=("psnr", "max"),
-        preview=preview,
-        progress=progress,
-        stop=stop,
-    )
-    _export_model(out_dir, meta)
+    # Two runs in one folder would overwrite each other's checkpoints: the second is refused.
+    # Under torchrun only rank 0 writes (and locks); the other ranks read the same checkpoints.
+    lock = OutputLock(out_dir, name="out_dir", lock_file=out_dir / ".lock") if rank == 0 else contextlib.nullcontext()
+    with lock:
+        result = run_training(
+            networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
+            phases=[
+                Phase("D", opt_d, d_loss),
+                Phase("G", opt_g, g_loss),
+            ],
+            data=_ResumableBatches(sampler),
+            out_dir=out_dir,
+            config=LoopConfig(
+                steps=config.steps,
+                minutes=config.minutes,
+                checkpoint_every=config.checkpoint_every,
+                log_every=config.log_every,
+                validate_every=config.validate_every,
+                preview_every=0,
+                seed=config.seed,
+                device=config.device,
+            ),
+            meta=meta,
+            validate=validate,
+            best_metric=("psnr", "max"),
+            preview=preview,
+            progress=progress,
+            stop=stop,
+        )
+        if rank == 0:
+            meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()
+            _export_model(out_dir, meta)
     return result
+
+
+def _data_parallel_view(model, device: str):
+    """``model``'s networks, each in DistributedDataParallel, as one InpaintingGAN for the losses."""
+    from gan_zoo.training import data_parallel, resolve_device
+
+    from .models import InpaintingGAN
+
+    device = resolve_device(device)
+    model.to(device)
+    parts = {name: data_parallel(getattr(model, name)) for name in ("conditioner", "generator", "discriminator")}
+    parts["conditioner"].out_channels = model.conditioner.out_channels
+    return InpaintingGAN(model.config, **parts).to(device)
+
+
+def _calibrate(model, out_dir: Path, truth: np.ndarray, unknown: np.ndarray, config: TrainConfig):
+    """Spread factors of the exported (best) networks, fitted on the calibration windows."""
+    from gan_zoo.training import load_networks
+
+    from .calibration import fit_calibration
+    from .evaluate import INTERVAL_QUANTILES
+    from .sampling import sample_fills
+
+    name = "best" if (out_dir / "best.json").exists() else "latest"
+    networks = {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
+    load_networks(out_dir, name, networks, device=next(model.parameters()).device)
+    model.eval()
+    # At least 64 samples: the quantiles of fewer are too coarse to calibrate the interval.
+    stats = sample_fills(
+        model, truth, unknown, n_samples=max(config.val_samples, 64), quantiles=INTERVAL_QUANTILES, seed=config.seed + 2
+    )
+    return fit_calibration(truth, stats)
 
 
 def _validation_metrics(truth: np.ndarray, stats) -> dict[str, float]:
@@ -428,6 +502,10 @@ def _export_model(out_dir: Path, meta: dict) -> None:
     )
 
 
+def _parts(model) -> dict:
+    return {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
+
+
 def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
     """Load a trained model directory safely (safetensors + JSON, no pickle).
 
@@ -446,23 +524,31 @@ def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
     Raises
     ------
     ValueError
-        Missing, corrupt or foreign files, a newer format version, or weights
-        that do not match the stored config.
+        Missing, corrupt or foreign files; a weights file larger than memory;
+        unexpected keys or values of the wrong type in ``model.json``; a newer
+        format version; weights whose names or shapes do not match the stored
+        config (checked before the networks are allocated).
     """
     from gan_zoo.training import load_checkpoint, resolve_device, state_from_tensors
 
+    from ._checks import memory_limit
     from .intensity import IntensityMapping
+    from .calibration import Calibration
     from .models import ModelConfig, build_model
 
     model_dir = Path(model_dir)
     try:
-        tensors, stored = load_checkpoint(model_dir, _MODEL_NAME)
+        # A weights file larger than memory is refused before a byte of it is read.
+        tensors, stored = load_checkpoint(model_dir, _MODEL_NAME, max_bytes=memory_limit())
     except (ValueError, OSError) as exc:
         # Missing, corrupt or foreign files (or a file passed instead of the folder): name the argument.
         raise ValueError(f"model_dir: {model_dir} holds no readable ctinpaint model: {exc}") from exc
     meta = stored.get("ctinpaint")
     if not isinstance(meta, dict) or not isinstance(stored.get("networks"), dict):
         raise ValueError(f"model_dir: {model_dir} is not a ctinpaint model (model.json has no model description)")
+    unexpected = sorted(set(stored) - _MODEL_META_KEYS) + sorted(f"ctinpaint.{k}" for k in set(meta) - _CTINPAINT_KEYS)
+    if unexpected:
+        raise ValueError(f"model_dir: {model_dir}/model.json has unexpected keys {unexpected}")
     for key in ("model", "intensity", "model_format_version"):
         if key not in meta:
             raise ValueError(f"model_dir: {model_dir} is not a ctinpaint model (no {key!r} in model.json)")
@@ -473,16 +559,50 @@ def load_model(model_dir, *, device: str = "auto") -> LoadedModel:
         raise ValueError(
             f"model_dir: {model_dir} was written by a newer ctinpaint (model format {version}); upgrade ctinpaint"
         )
+    step = stored.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
+        raise ValueError(f"model_dir: {model_dir}/model.json has a 'step' that is not an integer: {step!r}")
+    if "train" in meta:
+        try:
+            TrainConfig.from_dict(meta["train"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"model_dir: {model_dir}/model.json has an invalid training config: {exc}") from exc
     config = ModelConfig.from_dict(meta["model"])
     intensity = IntensityMapping.from_dict(meta["intensity"])
-    model = build_model(config)
-    parts = {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
-    for name, module in parts.items():
+    # Shapes first, on the meta device: a forged config (width 2**14) allocates nothing before it is refused.
+    with torch.device("meta"):
+        skeleton = build_model(config)
+    states = {}
+    for name, module in _parts(skeleton).items():
         if name not in stored["networks"]:
             raise ValueError(f"model_dir: {model_dir} has no weights for network {name!r}")
         try:
-            module.load_state_dict(state_from_tensors(stored["networks"][name], tensors), strict=True)
+            state = state_from_tensors(stored["networks"][name], tensors)
+        except ValueError as exc:
+            raise ValueError(f"model_dir: weights in {model_dir} are malformed: {exc}") from exc
+        expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)} if isinstance(state, dict) else {}
+        if found != expected:
+            differ = sorted(k for k in set(expected) | set(found) if expected.get(k) != found.get(k))
+            raise ValueError(
+                f"model_dir: weights in {model_dir} do not match the stored config: network {name!r} differs in "
+                f"{differ[:3]}{'...' if len(differ) > 3 else ''} (expected {[expected.get(k) for k in differ[:3]]}, "
+                f"found {[found.get(k) for k in differ[:3]]})"
+            )
+        states[name] = state
+    model = build_model(config)
+    for name, module in _parts(model).items():
+        try:
+            module.load_state_dict(states[name], strict=True)
         except (RuntimeError, KeyError, TypeError) as exc:
             raise ValueError(f"model_dir: weights in {model_dir} do not match the stored config: {exc}") from exc
+    calibration = None
+    if "calibration" in meta:  # models written before calibration existed have none
+        try:
+            calibration = Calibration.from_dict(meta["calibration"])
+        except ValueError as exc:
+            raise ValueError(f"model_dir: {model_dir} has an invalid {exc}") from exc
     model.to(resolve_device(device)).eval()
-    return LoadedModel(model=model, intensity=intensity, meta={**meta, "step": stored.get("step")})
+    return LoadedModel(
+        model=model, intensity=intensity, meta={**meta, "step": stored.get("step")}, calibration=calibration
+    )

@@ -9,6 +9,8 @@ rng_state_to_tensors, rng_state_from_tensors
     safetensors + JSON checkpoints, loaded without pickle (:mod:`.checkpoint`)
 resolve_device, autocast, to_device
     device names, bf16 autocast on CUDA, batches to a device (:mod:`.devices`)
+init_distributed, rank_and_world, data_parallel
+    several processes under torchrun with DistributedDataParallel (:mod:`.distributed`)
 """
 
 from .checkpoint import (
@@ -22,6 +24,7 @@ from .checkpoint import (
     state_to_tensors,
 )
 from .devices import autocast, resolve_device, to_device
+from .distributed import data_parallel, init_distributed, rank_and_world
 from .loop import LoopConfig, Phase, TrainResult, load_networks, run_training
 
 __all__ = [
@@ -31,8 +34,11 @@ __all__ = [
     "Phase",
     "TrainResult",
     "autocast",
+    "data_parallel",
+    "init_distributed",
     "load_checkpoint",
     "load_networks",
+    "rank_and_world",
     "resolve_device",
     "rng_state_from_tensors",
     "rng_state_to_tensors",

@@ -46,6 +46,7 @@ from .checkpoint import (
     state_to_tensors,
 )
 from .devices import autocast, resolve_device, to_device
+from .distributed import rank_and_world
 
 __all__ = ["Phase", "LoopConfig", "TrainResult", "run_training", "load_networks"]
 
@@ -309,13 +310,15 @@ def run_training(
         True shows a tqdm progress bar with the latest losses. A callable
         ``(step, total_steps_or_None, log_line)`` is called instead whenever a
         log line is written (``log_line`` is the dict appended to
-        ``log.jsonl``), e.g. for a live loss readout in a user interface.
+        ``log.jsonl``; on rank 0 only), e.g. for a live loss readout in a
+        user interface.
     stop : object with ``is_set()``, optional
         E.g. a :class:`threading.Event`, checked after every step. Once it is
         set, the step just trained is treated as the last one: the log line,
         validation, ``latest`` checkpoint and preview are written as at a
         normal end, and the result says ``stopped_by="cancelled"``. Running
-        again with the same arguments resumes from there.
+        again with the same arguments resumes from there. Under torchrun,
+        rank 0's ``stop`` decides for every rank.
 
     Returns
     -------
@@ -359,15 +362,21 @@ def run_training(
     averages = _Averages()
     state = _TrainingState(networks, phases, data, config, meta or {}, averages)
 
+    # Under torchrun (see .distributed) every rank trains; rank 0 alone writes.
+    rank, world = rank_and_world()
     if (out_dir / "latest.json").exists():
         state.restore(out_dir, best_metric)
         resumed_from = state.step
         _log.info("resuming %s from step %d", out_dir, state.step)
+        if rank > 0:
+            # The checkpoint holds rank 0's generators; the others need streams of their own.
+            _seed_everything(int(np.random.SeedSequence([config.seed, rank, state.step]).generate_state(1)[0]))
     else:
-        _seed_everything(config.seed)
+        _seed_everything(config.seed + rank)
         resumed_from = None
-    # Lines written after the checkpoint we continue from would be written again.
-    _truncate_log(log_path, state.step)
+    if rank == 0:
+        # Lines written after the checkpoint we continue from would be written again.
+        _truncate_log(log_path, state.step)
 
     batches = _endless(data)
     time_limit = config.minutes * 60.0 if config.minutes is not None else math.inf
@@ -381,8 +390,8 @@ def run_training(
     latest_path = out_dir / "latest.json" if resumed_from is not None else None
     best_path = out_dir / "best.json" if state.best is not None and (out_dir / "best.json").exists() else None
     last_logs: dict = {}
-    stopped_by = _stop_reason(step, elapsed(), config.steps, time_limit)
-    bar = _progress_bar(progress is True, total=config.steps, initial=step)
+    stopped_by = _agree(_stop_reason(step, elapsed(), config.steps, time_limit), world, device)
+    bar = _progress_bar(progress is True and rank == 0, total=config.steps, initial=step)
     try:
         while stopped_by is None:
             step += 1
@@ -412,11 +421,14 @@ def run_training(
                     averages.add(phase.name, "grad_norm", grad_norm)
 
             bar.update(1)
-            stopped_by = _stop_reason(step, elapsed(), config.steps, time_limit)
-            if stopped_by is None and stop is not None and stop.is_set():
-                stopped_by = "cancelled"
+            reason = _stop_reason(step, elapsed(), config.steps, time_limit)
+            if reason is None and stop is not None and stop.is_set():
+                reason = "cancelled"
+            stopped_by = _agree(reason, world, device)
             final = stopped_by is not None
             state.step = step
+            if rank > 0:
+                continue
 
             regular_log = step % config.log_every == 0
             if regular_log or final:
@@ -783,6 +795,20 @@ def _evaluation(networks: Mapping[str, nn.Module]):
         for module, training in modes:
             module.training = training
         rng_state_from_tensors(rng_tensors, rng_info)
+
+
+_STOP_REASONS = (None, "steps", "minutes", "cancelled")
+
+
+def _agree(stopped_by: str | None, world: int, device: torch.device) -> str | None:
+    """Rank 0's stop decision on every rank (clocks differ, and a rank that stops alone would hang the others)."""
+    if world == 1:
+        return stopped_by
+    import torch.distributed as dist
+
+    code = torch.tensor([_STOP_REASONS.index(stopped_by)], device=device)
+    dist.broadcast(code, src=0)
+    return _STOP_REASONS[int(code.item())]
 
 
 def _stop_reason(step: int, elapsed: float, steps: int | None, time_limit: float) -> str | None:

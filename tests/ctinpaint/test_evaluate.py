@@ -461,3 +461,25 @@ def test_evaluate_model_stays_out_of_excluded_voxels():
     # Noise-only windows give E|N(0, σ²)|; a window inside the flat half would pull the MAE
     # down (its fills match the constant), one straddling the edge would push it up.
     assert ev.gan["mae"] == pytest.approx(0.05 * math.sqrt(2 / math.pi), rel=0.08)
+
+
+def test_evaluate_model_with_a_calibration_reports_both_spreads():
+    from ctinpaint.calibration import Calibration
+    from ctinpaint.intensity import IntensityMapping
+    from ctinpaint.models import build_model, config_for
+
+    torch.manual_seed(0)
+    model = build_model(config_for("unet", width=4)).eval()
+    vol = np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    common = dict(intensity=IntensityMapping(low=0, high=255, dtype="uint8"), n_holes=8, n_samples=16, seed=1)
+    raw = evaluate_model(model, vol, **common)
+    cal = evaluate_model(model, vol, calibration=Calibration(std_scale=3.0, interval_scale=3.0), **common)
+    assert cal.gan["mae"] == raw.gan["mae"]  # the mean is not touched
+    assert cal.gan["mean_std"] == pytest.approx(3 * raw.gan["mean_std"], rel=1e-5)
+    for key in ("coverage_1sigma", "coverage_2sigma", "interval_coverage"):
+        assert cal.gan[f"raw_{key}"] == raw.gan[key]
+        assert cal.gan[key] >= raw.gan[key]
+    assert "raw_coverage_1sigma" not in raw.gan
+    assert "uncalibrated" in cal.table()
+    with pytest.raises(TypeError, match="calibration"):
+        evaluate_model(model, vol, calibration={"std_scale": 2.0}, **common)

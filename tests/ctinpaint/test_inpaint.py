@@ -227,3 +227,22 @@ def test_errors(tmp_path):
     src = save_volume(vol, tmp_path / "in.zarr")
     with pytest.raises(ValueError, match="overwrite the input"):
         inpaint_volume(open_volume(src), mask, model, out=src, overwrite=True)
+
+
+def test_the_model_calibration_scales_std_and_interval_but_not_the_fill():
+    from ctinpaint.calibration import Calibration
+
+    vol, mask = _data()
+    raw_model = _model()
+    calibrated = raw_model._replace(calibration=Calibration(std_scale=2.0, interval_scale=0.5))
+    common = dict(n_samples=16, quantiles=(0.025, 0.975), seed=3)
+    raw = inpaint_volume(vol, mask, raw_model, **common)
+    cal = inpaint_volume(vol, mask, calibrated, **common)
+    np.testing.assert_array_equal(cal.inpainted.compute(), raw.inpainted.compute())
+    np.testing.assert_allclose(cal.std.compute()[mask], 2 * raw.std.compute()[mask], rtol=1e-5)
+    mean = raw.inpainted.compute().astype(np.float64)[mask]
+    for q in (0.025, 0.975):
+        moved = cal.quantiles[q].compute()[mask].astype(np.float64)
+        original = raw.quantiles[q].compute()[mask].astype(np.float64)
+        # Quantiles are stored in the volume's dtype (rounded): within a grey level of half the distance.
+        np.testing.assert_allclose(moved - mean, 0.5 * (original - mean), atol=1.0)

@@ -30,6 +30,7 @@ from ctinpaint.models import (
     UNetConditioner,
     build_model,
     config_for,
+    harmonic_fill,
 )
 
 # A small unet geometry with an odd margin (P - l = 7, o = 3) next to the defaults.
@@ -248,7 +249,7 @@ def test_expanded_and_repeated_cond_give_the_same_fills(preset):
     torch.testing.assert_close(broadcast, repeated, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize(("preset", "min_std"), [("unet", 1e-2), ("seed", 5e-4)])
+@pytest.mark.parametrize(("preset", "min_std"), [("unet", 1e-2), ("seed", 5e-4), ("harmonic", 1e-3)])
 def test_untrained_generator_depends_on_z(preset, min_std):
     model = _eval_model(PRESETS[preset])
     P = model.config.patch
@@ -360,6 +361,7 @@ def test_parameter_counts_match_the_module_docstring():
     unet = _counts(_eval_model(PRESETS["unet"]))
     assert unet == (111_520, 78_521, 41_937)
     assert 100_000 <= sum(unet) <= 300_000
+    assert _counts(_eval_model(PRESETS["harmonic"])) == (111_664, 78_953, 41_937)
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
@@ -491,3 +493,68 @@ def test_config_for_rejects_unknown_presets_and_fields():
         config_for("seed", preset="unet")
     with pytest.raises(TypeError, match="patch must be an integer"):
         ModelConfig(preset="seed", patch=32.0)
+
+
+# --------------------------------------------------------------------------- harmonic prior
+
+
+def _direct_harmonic(y: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """Reference solution of the same discrete problem with a sparse direct solver."""
+    from scipy.sparse import lil_matrix
+    from scipy.sparse.linalg import spsolve
+
+    H, W = y.shape
+    index = -np.ones((H, W), int)
+    index[unknown] = np.arange(unknown.sum())
+    A = lil_matrix((unknown.sum(), unknown.sum()))
+    b = np.zeros(unknown.sum())
+    for (r, c), i in zip(np.argwhere(unknown), index[unknown]):
+        for rr, cc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if 0 <= rr < H and 0 <= cc < W:
+                A[i, i] += 1
+                if unknown[rr, cc]:
+                    A[i, index[rr, cc]] -= 1
+                else:
+                    b[i] += y[rr, cc]
+    out = y.astype(np.float64).copy()
+    out[unknown] = spsolve(A.tocsr(), b)
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_harmonic_fill_solves_laplace_on_any_hole_touching_known_pixels(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.random((32, 32)).astype(np.float32)
+    unknown = np.zeros((32, 32), bool)
+    r, c = rng.integers(0, 20, 2)
+    h, w = rng.integers(1, 19, 2)
+    unknown[r : r + h, c : c + w] = True
+    unknown |= rng.random((32, 32)) < 0.1  # scattered pixels, some at the window edge
+    out = harmonic_fill(torch.from_numpy(y)[None, None], torch.from_numpy(unknown.astype(np.float32))[None, None])
+    expected = _direct_harmonic(y, unknown)
+    np.testing.assert_allclose(out[0, 0].numpy(), expected, atol=2e-4)
+    assert np.array_equal(out[0, 0].numpy()[~unknown], y[~unknown])  # known pixels bit for bit
+
+
+def test_harmonic_fill_edge_cases():
+    y = torch.rand(3, 1, 8, 8)
+    hole = torch.zeros_like(y)
+    hole[0] = 1  # nothing known: 0.5
+    hole[1, :, :, :4] = 1  # a region reaching the window edge: continues the known half
+    out = harmonic_fill(y, hole)
+    assert torch.equal(out[0], torch.full_like(out[0], 0.5))
+    assert torch.equal(out[2], y[2])  # nothing unknown: unchanged
+    assert out[1, :, :, :4].min() >= y[1, :, :, 4:].min() and out[1, :, :, :4].max() <= y[1, :, :, 4:].max()
+    assert torch.isfinite(out).all()
+
+
+def test_untrained_harmonic_preset_fills_close_to_the_prior():
+    model = _eval_model(PRESETS["harmonic"])
+    x = torch.rand(8, 1, 32, 32)
+    hole = _box_hole(model.config, 8)
+    with torch.no_grad():
+        out = model(x * (1 - hole), hole)
+    prior = harmonic_fill(x * (1 - hole), hole)
+    assert (out - prior).abs().max() < 0.1  # the residual starts small
+    assert (out - prior).abs().mean() > 0  # ... but not zero, so gradients reach every layer

@@ -39,6 +39,10 @@ class _TinyModel(nn.Module):
     def generate(self, z, cond):
         return self.generator(z, cond)
 
+    def generate_grouped(self, z, cond):
+        w, s = z.shape[:2]
+        return self.generator(z.reshape(w * s, -1), cond.repeat_interleave(s, dim=0)).view(w, s, 1, 18, 18)
+
     def sample_z(self, n, generator=None, device=None):
         return torch.randn(n, 4, generator=generator, device=device)
 

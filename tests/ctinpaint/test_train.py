@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import torch
 
+from ctinpaint.calibration import Calibration
 from ctinpaint.evaluate import evaluate_model
 from ctinpaint.intensity import IntensityMapping
 from ctinpaint.io import open_volume
@@ -219,6 +220,10 @@ def test_load_model_round_trip(tiny_run):
     assert loaded.meta["intensity"] == TINY_INTENSITY.to_dict()
     assert TrainConfig.from_dict(loaded.meta["train"]) == tiny_config(6)
     assert loaded.meta["model_format_version"] == MODEL_FORMAT_VERSION
+    # The spread was calibrated on held-out windows and travels with the model.
+    assert isinstance(loaded.calibration, Calibration)
+    assert loaded.calibration.n_pixels > 0 and loaded.calibration.std_scale > 0
+    assert loaded.meta["calibration"] == loaded.calibration.to_dict()
     # The exported model is the best checkpoint's networks, and says which step that was.
     assert loaded.meta["step"] == best["step"]
     best_model = build_model(TINY_MODEL)
@@ -429,3 +434,18 @@ def test_training_never_uses_a_window_touching_the_heldout_rows(tmp_path, clean_
             train()
     else:
         assert train().step == 1
+
+
+def test_a_model_file_without_calibration_still_loads(model_copy):
+    tensors, meta = load_checkpoint(model_copy, "model")
+    del meta["ctinpaint"]["calibration"]
+    save_checkpoint(model_copy, "model", tensors=tensors, meta=meta)
+    assert load_model(model_copy, device="cpu").calibration is None
+
+
+def test_a_model_file_with_a_bad_calibration_is_refused(model_copy):
+    tensors, meta = load_checkpoint(model_copy, "model")
+    meta["ctinpaint"]["calibration"]["std_scale"] = -1.0
+    save_checkpoint(model_copy, "model", tensors=tensors, meta=meta)
+    with pytest.raises(ValueError, match="std_scale"):
+        load_model(model_copy, device="cpu")

@@ -37,6 +37,8 @@ import ctinpaint, gan_zoo
 names = []
 for package in (ctinpaint, gan_zoo):
     for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if info.name.endswith(".__main__"):  # runs the command line when imported
+            continue
         importlib.import_module(info.name)
         names.append(info.name)
 assert len(names) > 15, names

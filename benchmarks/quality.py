@@ -1,0 +1,194 @@
+"""Fill quality and honesty of the uncertainty: model variants against biharmonic inpainting.
+
+Trains each variant for the same budget on two real SiC/diamond slices
+(``slice24.png`` and ``slice202.png``), then cuts held-out windows with known
+truth from a third slice the models never saw (``slice431.png``) and prints,
+for centred 18 x 18 square holes and for random hole shapes:
+
+* MAE and PSNR of the mean fill (intensities scaled to [0, 1]);
+* coverage of mean ± 1σ, mean ± 2σ and of the central 95 % quantile interval,
+  with the raw sample spread and with the calibration stored in the model;
+* corr(std, |error|) per pixel, and the texture ratio of single samples
+  (high-pass energy of one sample over that of the truth);
+
+with ``skimage.restoration.inpaint_biharmonic`` as the baseline row. Usage::
+
+    python benchmarks/quality.py --steps 400                 # real slices from ../shared/data
+    python benchmarks/quality.py --data phantom --steps 400  # the synthetic phantom (its own truth)
+    python benchmarks/quality.py --variants harmonic seed --steps 2000 --device cuda
+
+The table is printed and written (``quality.md``, ``quality.json``) under
+``--out``. Budgets are steps, not minutes, so runs on machines of different
+speed (or a busy one) are comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sic_diamonds"
+
+#: name -> (preset, TrainConfig overrides). Every variant trains with the same budget and seed.
+VARIANTS = {
+    "seed": ("seed", {}),
+    "unet": ("unet", {}),
+    "harmonic": ("harmonic", {}),
+    "harmonic+moments": ("harmonic", {"moments": 1.0}),
+    "harmonic+lsgan": ("harmonic", {"loss": "lsgan"}),
+}
+
+COLUMNS = [
+    ("mae", "MAE", "{:.4f}"),
+    ("psnr", "PSNR dB", "{:.2f}"),
+    ("coverage_1sigma", "±1σ", "{:.1%}"),
+    ("coverage_2sigma", "±2σ", "{:.1%}"),
+    ("interval_coverage", "95% int", "{:.1%}"),
+    ("cal_coverage_1sigma", "cal ±1σ", "{:.1%}"),
+    ("cal_coverage_2sigma", "cal ±2σ", "{:.1%}"),
+    ("cal_interval_coverage", "cal 95%", "{:.1%}"),
+    ("std_error_corr", "corr", "{:+.2f}"),
+    ("texture_ratio", "texture", "{:.2f}"),
+]
+
+
+def load_data(data: str):
+    """(train volume, test volume), both (Z, Y, X) arrays, and a description."""
+    from ctinpaint.io import open_volume
+
+    if data == "phantom":
+        from ctinpaint.phantom import make_phantom
+
+        vol = make_phantom((3, 256, 256), seed=0)
+        return vol[:2], vol[2:], "synthetic phantom (3, 256, 256): slices 0-1 train, slice 2 test"
+    folder = Path(data)
+    names = ("slice24.png", "slice202.png", "slice431.png")
+    if not all((folder / n).exists() for n in names):
+        sys.exit(f"--data: {folder} does not hold {', '.join(names)}")
+    train = np.concatenate([np.asarray(open_volume(folder / n).compute()) for n in names[:2]])
+    test = np.asarray(open_volume(folder / names[2]).compute())
+    return train, test, f"{folder}: {names[0]} + {names[1]} train, {names[2]} test"
+
+
+def run(args) -> list[dict]:
+    import torch
+
+    from ctinpaint.evaluate import evaluate_model
+    from ctinpaint.models import config_for
+    from ctinpaint.train import TrainConfig, load_model, train_model
+
+    train, test, description = load_data(args.data)
+    print(description, flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    baseline_done = set()
+    for name in args.variants:
+        preset, overrides = VARIANTS[name]
+        config = TrainConfig(
+            steps=args.steps, device=args.device, seed=args.seed, n_val=128, val_samples=32,
+            validate_every=max(args.steps // 4, 1), checkpoint_every=max(args.steps // 2, 1), log_every=25,
+            **overrides,
+        )  # fmt: skip
+        run_dir = out / name.replace("+", "_")
+        t0 = time.perf_counter()
+        result = train_model(train, run_dir, model_config=config_for(preset), config=config, progress=False)
+        seconds = time.perf_counter() - t0
+        loaded = load_model(run_dir, device=args.device)
+        torch.manual_seed(0)
+        for hole_shape in ("square", "random"):
+            common = dict(
+                intensity=loaded.intensity, n_holes=args.holes, n_samples=args.samples, seed=args.seed + 11,
+                hole_shape=hole_shape,
+            )  # fmt: skip
+            evaluation = evaluate_model(loaded.model, test, calibration=loaded.calibration, **common)
+            if hole_shape not in baseline_done:
+                rows.append({"variant": "biharmonic", "holes": hole_shape, **evaluation.biharmonic})
+                rows.append({"variant": "harmonic interpolation", "holes": hole_shape,
+                             **harmonic_baseline(test, loaded, hole_shape, args)})
+                baseline_done.add(hole_shape)
+            row = {"variant": name, "holes": hole_shape, "steps": result.step, "train_s": round(seconds, 1)}
+            gan = evaluation.gan
+            row.update(gan)
+            for key in ("coverage_1sigma", "coverage_2sigma", "interval_coverage"):
+                # Raw spread first, calibrated beside it (the model's stored calibration).
+                row[f"cal_{key}"] = gan[key]
+                row[key] = gan.get(f"raw_{key}", gan[key])
+            row["std_scale"] = loaded.calibration.std_scale if loaded.calibration else None
+            rows.append(row)
+        print(f"{name}: {result.step} steps in {seconds:.0f} s", flush=True)
+        print(table(rows), flush=True)
+    return rows
+
+
+def harmonic_baseline(test, loaded, hole_shape: str, args) -> dict:
+    """MAE and PSNR of the harmonic prior alone, on the same windows evaluate_model cuts."""
+    import torch
+
+    from ctinpaint.models import harmonic_fill
+    from ctinpaint.patches import PatchSampler
+
+    config = loaded.model.config
+    sampler = PatchSampler(
+        test, patch=config.patch, hole=config.hole, hole_shape=hole_shape, batch_size=min(args.holes, 256),
+        seed=args.seed + 11, intensity=loaded.intensity,
+    )  # fmt: skip
+    batch = sampler.take(args.holes)
+    unknown = batch.hole[:, 0] >= 0.5
+    o, L = config.offset, config.hole
+    box = np.zeros_like(unknown)
+    box[:, o : o + L, o : o + L] = True
+    filled = unknown & box  # the pixels evaluate_model scores
+    fill = harmonic_fill(torch.from_numpy(batch.x * (1 - batch.hole)), torch.from_numpy(batch.hole))[:, 0].numpy()
+    err = fill[filled] - batch.x[:, 0][filled]
+    return {"mae": float(np.mean(np.abs(err))), "psnr": float(10 * np.log10(1 / np.mean(err**2)))}
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown table of the rows (square holes first)."""
+    header = ["variant", "holes", *[label for _, label, _ in COLUMNS], "std ×"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for hole_shape in ("square", "random"):
+        for row in rows:
+            if row["holes"] != hole_shape:
+                continue
+            cells = [row["variant"], hole_shape]
+            for key, _, fmt in COLUMNS:
+                value = row.get(key)
+                is_baseline = row["variant"] in ("biharmonic", "harmonic interpolation") and "coverage" in key
+                cells.append("—" if value is None or is_baseline or not np.isfinite(value) else fmt.format(value))
+            scale = row.get("std_scale")
+            cells.append("—" if scale is None else f"{scale:.2f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with the SiC slices, or 'phantom'")
+    parser.add_argument("--variants", nargs="+", default=["seed", "unet", "harmonic", "harmonic+moments"],
+                        choices=sorted(VARIANTS))
+    parser.add_argument("--steps", type=int, default=400, help="training steps per variant (batch 64)")
+    parser.add_argument("--holes", type=int, default=256, help="held-out windows per hole shape")
+    parser.add_argument("--samples", type=int, default=200, help="samples per window")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", default="quality_runs")
+    args = parser.parse_args(argv)
+    rows = run(args)
+    text = table(rows)
+    out = Path(args.out)
+    (out / "quality.md").write_text(text + "\n")
+    (out / "quality.json").write_text(json.dumps(rows, indent=1, default=float))
+    print(f"\nwritten: {out / 'quality.md'}, {out / 'quality.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

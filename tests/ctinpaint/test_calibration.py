@@ -1,0 +1,113 @@
+"""Tests for ctinpaint.calibration: fitting spread factors on known truth and applying them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ctinpaint.calibration import NORMAL_COVERAGE, Calibration, fit_calibration
+from ctinpaint.sampling import FillStats
+
+
+def gaussian_stats(spread: float, *, n=40, side=32, seed=0, with_quantiles=True):
+    """Truth ~ N(0, 1) around a zero mean, with a claimed std ``spread`` times too large."""
+    rng = np.random.default_rng(seed)
+    truth = rng.normal(size=(n, side, side)).astype(np.float32)
+    mean = np.zeros_like(truth)
+    std = np.full_like(truth, spread)
+    quantiles = None
+    if with_quantiles:  # the 2.5% / 97.5% quantiles a normal with that std would have
+        quantiles = np.stack([mean - 1.959964 * std, mean + 1.959964 * std]).astype(np.float32)
+    filled = np.zeros(truth.shape, bool)
+    filled[:, 7:25, 7:25] = True
+    return truth, FillStats(mean=mean, std=std, quantiles=quantiles, filled=filled)
+
+
+@pytest.mark.parametrize("spread", [0.25, 1.0, 3.0])
+def test_fit_recovers_the_true_scale_of_gaussian_errors(spread):
+    truth, stats = gaussian_stats(spread)
+    cal = fit_calibration(truth, stats)
+    assert cal.std_scale == pytest.approx(1 / spread, rel=0.05)
+    assert cal.interval_scale == pytest.approx(1 / spread, rel=0.06)
+    assert cal.n_pixels == 40 * 18 * 18
+    assert cal.after["coverage_1sigma"] == pytest.approx(NORMAL_COVERAGE[0], abs=0.02)
+    assert cal.after["coverage_2sigma"] == pytest.approx(NORMAL_COVERAGE[1], abs=0.02)
+    assert cal.after["interval_coverage"] == pytest.approx(0.95, abs=0.02)
+    if spread > 1:  # too wide: everything covered before
+        assert cal.before["coverage_1sigma"] > 0.9
+    if spread < 1:  # too narrow: over-confident before
+        assert cal.before["coverage_2sigma"] < 0.5
+
+
+def test_apply_scales_std_and_moves_quantiles_about_the_mean():
+    truth, stats = gaussian_stats(2.0)
+    mean = stats.mean + 0.5  # a non-zero mean, so "about the mean" is visible
+    stats = stats._replace(mean=mean, quantiles=stats.quantiles + 0.5)
+    original = [a.copy() for a in (stats.mean, stats.std, stats.quantiles)]
+    cal = Calibration(std_scale=0.5, interval_scale=0.25)
+    out = cal.apply(stats)
+    np.testing.assert_array_equal(out.std, stats.std * np.float32(0.5))
+    sel = stats.filled
+    np.testing.assert_allclose(out.quantiles[1][sel] - mean[sel], 0.25 * (stats.quantiles[1][sel] - mean[sel]), rtol=1e-6)
+    np.testing.assert_array_equal(out.quantiles[:, ~sel], stats.quantiles[:, ~sel])  # unfilled pixels untouched
+    assert out.mean is stats.mean and out.filled is stats.filled
+    for before, after in zip(original, (stats.mean, stats.std, stats.quantiles)):
+        np.testing.assert_array_equal(before, after)  # the input was not modified
+
+
+def test_apply_without_quantiles():
+    _, stats = gaussian_stats(2.0, with_quantiles=False)
+    out = Calibration(std_scale=2.0).apply(stats)
+    assert out.quantiles is None and out.std.dtype == np.float32
+    np.testing.assert_array_equal(out.std, stats.std * 2)
+
+
+def test_fit_without_quantiles_leaves_the_interval_alone():
+    truth, stats = gaussian_stats(0.5, with_quantiles=False)
+    cal = fit_calibration(truth, stats)
+    assert cal.interval_scale == 1.0 and "interval_coverage" not in cal.after
+
+
+def test_zero_spread_stays_zero_and_exact_hits_count_as_covered():
+    truth, stats = gaussian_stats(1.0)
+    stats = stats._replace(std=np.zeros_like(stats.std))
+    truth = truth.copy()
+    truth[:5] = stats.mean[:5]  # 5 of 40 windows filled exactly
+    cal = fit_calibration(truth, stats)
+    assert cal.before["coverage_1sigma"] == pytest.approx(5 / 40)
+    assert cal.after["coverage_1sigma"] == pytest.approx(5 / 40)  # no factor can widen a zero spread
+    assert not cal.apply(stats).std.any()
+
+
+def test_dict_round_trip_through_json():
+    truth, stats = gaussian_stats(1.5)
+    cal = fit_calibration(truth, stats)
+    assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ([1.0], "calibration: expected a JSON object"),
+        ({"std_scale": 1.0}, "missing"),
+        ({**Calibration().to_dict(), "code": "print(1)"}, "unknown"),
+        ({**Calibration().to_dict(), "std_scale": 0.0}, "std_scale"),
+        ({**Calibration().to_dict(), "interval_scale": float("nan")}, "interval_scale"),
+        ({**Calibration().to_dict(), "std_scale": "2"}, "std_scale"),
+        ({**Calibration().to_dict(), "n_pixels": -1}, "n_pixels"),
+        ({**Calibration().to_dict(), "after": {"coverage_1sigma": "high"}}, "after"),
+    ],
+)
+def test_from_dict_refuses_bad_documents(data, match):
+    with pytest.raises(ValueError, match=match):
+        Calibration.from_dict(data)
+
+
+def test_fit_errors():
+    truth, stats = gaussian_stats(1.0)
+    with pytest.raises(ValueError, match="truth shape"):
+        fit_calibration(truth[:3], stats)
+    with pytest.raises(ValueError, match="stats: no filled pixel"):
+        fit_calibration(truth, stats._replace(filled=np.zeros_like(stats.filled)))
