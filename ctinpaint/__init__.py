@@ -38,6 +38,7 @@ _EXPORTS = {
     "Window": "ctinpaint.artifacts",
     "find_artifacts": "ctinpaint.artifacts",
     "mask_from_boxes": "ctinpaint.artifacts",
+    "suggest_mask": "ctinpaint.artifacts",
     "windows_for": "ctinpaint.artifacts",
     "PatchSampler": "ctinpaint.patches",
     "PatchBatch": "ctinpaint.patches",

@@ -129,6 +129,10 @@ def inpaint_volume(
         Slabs processed at once (Dask threads).
     progress : bool or callable, default False
         True shows a progress bar; a callable gets ``(slabs_done, slabs_total)``.
+        Without ``scheduler``, an exception raised by the callable cancels the
+        job: no further slab starts, the slabs already running finish (and,
+        with ``out``, are kept for resuming), and the exception propagates
+        once nothing runs any more.
     scheduler : str or distributed.Client, optional
         Where slabs run. None: ``workers`` threads in this process.
         ``"local:N"``: a ``dask.distributed`` LocalCluster of N single-threaded
@@ -251,12 +255,15 @@ def inpaint_volume(
     vol_slabs = vol.rechunk(tuple(chunk_shape))
     msk_slabs = msk.rechunk(tuple(chunk_shape))
 
+    cancel = _Cancel()
     # On a cluster the task must not carry the model: each worker loads it once by reference.
     local_model = model if scheduler is None else None
     # Inside a distributed task a plain compute() would send the reads back to the cluster.
     read_with = None if scheduler is None else "sync"
 
     def run(index: int, start: int):
+        if cancel.error is not None:
+            return None
         if store is not None and store.done(index):
             return store.rows(index)
         stop = min(depth, start + slab)
@@ -275,7 +282,7 @@ def inpaint_volume(
     tasks = [dask.delayed(run, pure=False)(i, s) for i, s in enumerate(starts)]
     try:
         if scheduler is None:
-            outputs = _compute_with_progress(tasks, workers=workers, progress=progress)
+            outputs = _compute_with_progress(tasks, workers=workers, progress=progress, cancel=cancel)
         else:
             outputs = _compute_distributed(tasks, scheduler, progress=progress)
     except BaseException:
@@ -427,7 +434,13 @@ def _quantile_name(q: float) -> str:
     return f"q{q:g}".replace(".", "_")
 
 
-def _compute_with_progress(tasks, *, workers, progress):
+class _Cancel:
+    """The exception a progress callback raised; slabs check it before they start."""
+
+    error: BaseException | None = None
+
+
+def _compute_with_progress(tasks, *, workers, progress, cancel):
     if not tasks:
         return []
     if progress is False or progress is None:
@@ -448,13 +461,21 @@ def _compute_with_progress(tasks, *, workers, progress):
 
     class _Progress(Callback):
         def _posttask(self, key, result, dsk, state_, worker_id):
-            if key in names:
+            if key in names and cancel.error is None:
                 state["done"] += 1
-                report(state["done"], total)
+                try:
+                    report(state["done"], total)
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, after the running slabs end
+                    # Raising here would leave Dask's threads running slabs behind our back;
+                    # instead the remaining slabs return at once and compute() ends cleanly.
+                    cancel.error = exc
 
     try:
         with _Progress():
-            return list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
+            outputs = list(dask.compute(*tasks, scheduler="threads", num_workers=workers))
+        if cancel.error is not None:
+            raise cancel.error
+        return outputs
     finally:
         if bar is not None:
             bar.close()

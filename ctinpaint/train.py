@@ -161,7 +161,7 @@ class LoadedModel(NamedTuple):
 
 
 def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainConfig | None = None,
-                intensity=None, progress: bool = True):
+                intensity=None, progress=True, stop=None):
     """Train C, G and D on artifact-free patches of ``volume``; resume when ``out_dir`` has a checkpoint.
 
     Parameters
@@ -179,8 +179,14 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     config : TrainConfig, optional
     intensity : ctinpaint.intensity.IntensityMapping, optional
         Default: fitted on the volume (outside the mask).
-    progress : bool, default True
-        Show a progress bar.
+    progress : bool or callable, default True
+        Show a progress bar; a callable ``(step, total_steps_or_None, log_line)``
+        is called with every log line instead (see
+        :func:`gan_zoo.training.run_training`).
+    stop : object with ``is_set()``, optional
+        E.g. a :class:`threading.Event`; once set, training ends after the
+        current step, writes its checkpoint and exports the model as at a
+        normal end (``stopped_by="cancelled"``); running again resumes.
 
     Returns
     -------
@@ -355,6 +361,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             best_metric=("psnr", "max"),
             preview=preview,
             progress=progress,
+            stop=stop,
         )
         if rank == 0:
             meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()

@@ -225,7 +225,7 @@ class TrainResult:
     best_value : float or None
         The best value of ``best_metric``.
     stopped_by : str
-        ``"steps"`` or ``"minutes"``.
+        ``"steps"``, ``"minutes"`` or ``"cancelled"`` (``stop`` was set).
     resumed_from : int or None
         The step the run was resumed from, None for a fresh start.
     """
@@ -251,7 +251,8 @@ def run_training(
     validate: Callable[[int], Mapping[str, float]] | None = None,
     best_metric: tuple[str, str] | None = None,
     preview: Callable[[int, Path], None] | None = None,
-    progress: bool = True,
+    progress: bool | Callable[[int, int | None, dict], None] = True,
+    stop=None,
 ) -> TrainResult:
     """Train ``networks`` by running ``phases`` on batches of ``data``; resume if interrupted.
 
@@ -305,8 +306,19 @@ def run_training(
     preview : callable ``(step, path) -> None``, optional
         Writes a picture to ``path`` (``out_dir/previews/step_0000100.png``),
         every ``config.preview_every`` steps and at the end.
-    progress : bool, default True
-        Show a tqdm progress bar with the latest losses.
+    progress : bool or callable, default True
+        True shows a tqdm progress bar with the latest losses. A callable
+        ``(step, total_steps_or_None, log_line)`` is called instead whenever a
+        log line is written (``log_line`` is the dict appended to
+        ``log.jsonl``; on rank 0 only), e.g. for a live loss readout in a
+        user interface.
+    stop : object with ``is_set()``, optional
+        E.g. a :class:`threading.Event`, checked after every step. Once it is
+        set, the step just trained is treated as the last one: the log line,
+        validation, ``latest`` checkpoint and preview are written as at a
+        normal end, and the result says ``stopped_by="cancelled"``. Running
+        again with the same arguments resumes from there. Under torchrun,
+        rank 0's ``stop`` decides for every rank.
 
     Returns
     -------
@@ -335,6 +347,10 @@ def run_training(
     True
     """
     _check_arguments(networks, phases, data, config, meta, validate, best_metric, preview)
+    if not isinstance(progress, bool) and not callable(progress):
+        raise TypeError(f"progress must be a bool or a callable, got {type(progress).__name__}")
+    if stop is not None and not callable(getattr(stop, "is_set", None)):
+        raise TypeError(f"stop must have an is_set() method (e.g. threading.Event), got {type(stop).__name__}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "log.jsonl"
@@ -375,7 +391,7 @@ def run_training(
     best_path = out_dir / "best.json" if state.best is not None and (out_dir / "best.json").exists() else None
     last_logs: dict = {}
     stopped_by = _agree(_stop_reason(step, elapsed(), config.steps, time_limit), world, device)
-    bar = _progress_bar(progress and rank == 0, total=config.steps, initial=step)
+    bar = _progress_bar(progress is True and rank == 0, total=config.steps, initial=step)
     try:
         while stopped_by is None:
             step += 1
@@ -405,7 +421,10 @@ def run_training(
                     averages.add(phase.name, "grad_norm", grad_norm)
 
             bar.update(1)
-            stopped_by = _agree(_stop_reason(step, elapsed(), config.steps, time_limit), world, device)
+            reason = _stop_reason(step, elapsed(), config.steps, time_limit)
+            if reason is None and stop is not None and stop.is_set():
+                reason = "cancelled"
+            stopped_by = _agree(reason, world, device)
             final = stopped_by is not None
             state.step = step
             if rank > 0:
@@ -417,6 +436,8 @@ def run_training(
                 _append_log(log_path, last_logs)
                 bar.set_postfix({name: f"{entry['loss']:.4g}" for name, entry in last_logs.items()
                                  if isinstance(entry, dict) and entry.get("loss") is not None}, refresh=False)
+                if callable(progress):
+                    progress(step, config.steps, dict(last_logs))
                 if regular_log:
                     # A final, partial interval is not reset: it goes into the checkpoint, so a
                     # resumed run averages over the same steps as an uninterrupted one.
@@ -776,7 +797,7 @@ def _evaluation(networks: Mapping[str, nn.Module]):
         rng_state_from_tensors(rng_tensors, rng_info)
 
 
-_STOP_REASONS = (None, "steps", "minutes")
+_STOP_REASONS = (None, "steps", "minutes", "cancelled")
 
 
 def _agree(stopped_by: str | None, world: int, device: torch.device) -> str | None:

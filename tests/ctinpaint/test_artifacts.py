@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from ctinpaint.artifacts import Artifact, Window, find_artifacts, mask_from_boxes, windows_for
+from ctinpaint.artifacts import Artifact, Window, find_artifacts, mask_from_boxes, suggest_mask, windows_for
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -558,3 +558,69 @@ def test_windows_for_errors_name_the_argument():
         windows_for(a, m[1], hole=0)
     with pytest.raises(TypeError, match="artifact"):
         windows_for(a.to_dict(), m[1])
+
+
+# --------------------------------------------------------------------------- suggest_mask
+
+
+@pytest.fixture(scope="module")
+def corrupted_phantom():
+    from ctinpaint.phantom import add_artifacts, make_phantom
+
+    return add_artifacts(make_phantom((8, 128, 128), seed=1), n=16, seed=1)
+
+
+def test_suggest_mask_finds_most_phantom_artifacts_and_little_else(corrupted_phantom):
+    c = corrupted_phantom
+    before = c.volume.copy()
+    guess = suggest_mask(c.volume)
+    assert isinstance(guess, da.Array) and guess.dtype == bool and guess.shape == c.volume.shape
+    guess = guess.compute()
+    hit = int((guess & c.mask).sum())
+    assert hit / c.mask.sum() > 0.7  # recall
+    assert hit / guess.sum() > 0.9  # precision
+    np.testing.assert_array_equal(c.volume, before)
+
+
+def test_suggest_mask_does_not_depend_on_chunks_or_axis_order(corrupted_phantom):
+    vol = corrupted_phantom.volume
+    whole = suggest_mask(vol).compute()
+    chunked = suggest_mask(da.from_array(vol, chunks=(3, 50, 70))).compute()
+    np.testing.assert_array_equal(chunked, whole)
+    across = suggest_mask(np.ascontiguousarray(np.moveaxis(vol, 0, 2)), axis=2).compute()
+    np.testing.assert_array_equal(np.moveaxis(across, 2, 0), whole)
+
+
+def test_suggest_mask_on_simple_cases():
+    rng = np.random.default_rng(0)
+    vol = rng.normal(1000, 10, (2, 64, 64)).astype(np.uint16)
+    assert not suggest_mask(vol).compute().any()  # noise alone is not an artifact
+    vol[0, 10:16, 20:26] = 3000  # a bright spot, smaller than the median window
+    vol[1, 40:44, 40:45] = np.iinfo(np.uint16).max  # saturation
+    vol[1, 2, 2] = 0  # one pixel: below min_pixels
+    guess = suggest_mask(vol).compute()
+    expected = np.zeros(vol.shape, bool)
+    expected[0, 10:16, 20:26] = True
+    expected[1, 40:44, 40:45] = True
+    np.testing.assert_array_equal(guess, expected)
+    assert suggest_mask(vol, min_pixels=1).compute()[1, 2, 2]
+
+    flat = np.full((1, 40, 40), 0.5, np.float32)
+    flat[0, 5:10, 5:10] = np.nan
+    np.testing.assert_array_equal(suggest_mask(flat).compute()[0, 4:11, 4:11], np.pad(np.ones((5, 5), bool), 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"threshold": -1.0}, ValueError, "threshold"),
+        ({"size": 2}, ValueError, "size"),
+        ({"min_pixels": True}, TypeError, "min_pixels"),
+        ({"axis": 3}, ValueError, "axis"),
+    ],
+)
+def test_suggest_mask_errors_name_the_argument(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        suggest_mask(np.zeros((2, 32, 32), np.uint8), **kwargs)
+    with pytest.raises(TypeError, match="volume"):
+        suggest_mask(np.zeros((2, 8, 8), np.int64))

@@ -176,6 +176,34 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_volume, tiny_run, 
     assert all(np.isfinite(line["G"]["loss"]) and np.isfinite(line["D"]["loss"]) for line in losses)
 
 
+def test_cancelled_training_exports_a_model_and_resumes_exactly(tiny_volume, tiny_run, tmp_path):
+    import threading
+
+    stop = threading.Event()
+    seen = []
+
+    def readout(step, total, line):
+        seen.append((step, total, line["G"]["loss"]))
+        if step == 3:
+            stop.set()
+
+    out = tmp_path / "cut"
+    first = train_model(tiny_volume, out, model_config=TINY_MODEL, config=tiny_config(6),
+                        intensity=TINY_INTENSITY, progress=readout, stop=stop)  # fmt: skip
+    # Set while step 3 was logged, so step 4 (between checkpoint intervals) is the last one.
+    assert (first.stopped_by, first.step) == ("cancelled", 4)
+    assert [(s, t) for s, t, _ in seen] == [(1, 6), (2, 6), (3, 6), (4, 6)] and all(np.isfinite(v) for _, _, v in seen)
+    assert load_checkpoint(out, "latest")[1]["step"] == 4
+    assert load_model(out, device="cpu").meta["step"] in (3, 4)  # exported (from the best checkpoint) as at a normal end
+
+    second = train_model(tiny_volume, out, model_config=TINY_MODEL, config=tiny_config(6), progress=False)
+    assert (second.resumed_from, second.step, second.stopped_by) == (4, 6, "steps")
+    whole, parts = load_checkpoint(tiny_run, "latest")[0], load_checkpoint(out, "latest")[0]
+    trained = [k for k in whole if k.startswith(("networks.", "optimizers."))]
+    for key in trained:
+        assert torch.equal(whole[key], parts[key]), key
+
+
 # --------------------------------------------------------------------------- load_model
 
 

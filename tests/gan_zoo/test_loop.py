@@ -80,11 +80,11 @@ def make_gan(*, init_seed=0, width=16, crash_at=None, g_every=2):
     return {"G": gen, "D": disc}, phases
 
 
-def train_gan(out, steps, *, init_seed=0, data_seed=5, crash_at=None, log_every=1, **kwargs):
+def train_gan(out, steps, *, init_seed=0, data_seed=5, crash_at=None, log_every=1, progress=False, **kwargs):
     networks, phases = make_gan(init_seed=init_seed, crash_at=crash_at)
     config = LoopConfig(steps=steps, checkpoint_every=5, log_every=log_every, seed=7, device="cpu")
     result = run_training(
-        networks=networks, phases=phases, data=RandomBatches(data_seed), out_dir=out, config=config, progress=False, **kwargs
+        networks=networks, phases=phases, data=RandomBatches(data_seed), out_dir=out, config=config, progress=progress, **kwargs
     )
     return networks, phases, result
 
@@ -395,6 +395,56 @@ def test_progress_bar_shows_steps(tmp_path, capsys):
     run_training(networks=networks, phases=phases, data=RandomBatches(), out_dir=tmp_path, config=LoopConfig(steps=3, log_every=1, device="cpu"), progress=True)
     err = capsys.readouterr().err
     assert "3/3" in err and "D=" in err
+
+
+def test_progress_callable_gets_every_log_line(tmp_path, capsys):
+    calls = []
+    _, _, result = train_gan(tmp_path, 7, log_every=3, progress=lambda step, total, line: calls.append((step, total, line)))
+    # Every log line (steps 3, 6 and the final 7), exactly as written to log.jsonl; no tqdm bar.
+    assert [(step, total) for step, total, _ in calls] == [(3, 7), (6, 7), (7, 7)]
+    assert [line for _, _, line in calls] == read_log(tmp_path)
+    assert calls[-1][2] == result.logs and "loss" in calls[-1][2]["D"]
+    assert "7/7" not in capsys.readouterr().err
+
+
+def test_stop_ends_the_run_with_a_checkpoint_and_resume_continues_exactly(tmp_path):
+    import threading
+
+    whole, _, _ = train_gan(tmp_path / "whole", 20, log_every=1)
+    stop = threading.Event()
+
+    def cancel_at_7(step, total, line):
+        if step == 7:
+            stop.set()
+
+    _, _, result = train_gan(tmp_path / "cut", 20, log_every=1, progress=cancel_at_7, stop=stop)
+    # Checked once per step, after the step: set while step 7 was logged, step 8 is the last one,
+    # saved like a normal end.
+    assert result.stopped_by == "cancelled" and result.step == 8
+    assert load_checkpoint(tmp_path / "cut", "latest")[1]["step"] == 8
+    assert max(training_lines(tmp_path / "cut")) == 8
+
+    resumed, _, again = train_gan(tmp_path / "cut", 20, init_seed=4, log_every=1)
+    assert again.resumed_from == 8 and again.step == 20 and again.stopped_by == "steps"
+    assert_same_weights(whole, resumed)
+    assert training_lines(tmp_path / "cut") == training_lines(tmp_path / "whole")
+
+
+def test_stop_set_before_the_start_trains_one_step(tmp_path):
+    import threading
+
+    stop = threading.Event()
+    stop.set()
+    _, _, result = train_gan(tmp_path, 20, stop=stop)
+    assert result.stopped_by == "cancelled" and result.step == 1 and result.latest is not None
+
+
+def test_progress_and_stop_are_checked(tmp_path):
+    with pytest.raises(TypeError, match="progress must be a bool or a callable"):
+        train_gan(tmp_path, 2, progress="yes")
+    with pytest.raises(TypeError, match="stop must have an is_set"):
+        train_gan(tmp_path, 2, stop=True)
+    assert not (tmp_path / "latest.json").exists()
 
 
 # --------------------------------------------------------------------------- load_networks
