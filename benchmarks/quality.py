@@ -36,12 +36,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sic_diamonds"
 
 #: name -> (preset, TrainConfig overrides). Every variant trains with the same budget and seed.
+#: "+moments" adds the moment-reconstruction loss (weight 1.0, the default of TrainConfig);
+#: the others are pure GAN training (moments=0), as the reference trained.
 VARIANTS = {
-    "seed": ("seed", {}),
-    "unet": ("unet", {}),
-    "harmonic": ("harmonic", {}),
+    "seed": ("seed", {"moments": 0.0}),
+    "unet": ("unet", {"moments": 0.0}),
+    "harmonic": ("harmonic", {"moments": 0.0}),
     "harmonic+moments": ("harmonic", {"moments": 1.0}),
-    "harmonic+lsgan": ("harmonic", {"loss": "lsgan"}),
+    "harmonic+moments+lsgan": ("harmonic", {"moments": 1.0, "loss": "lsgan"}),
 }
 
 COLUMNS = [
