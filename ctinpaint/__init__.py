@@ -54,6 +54,8 @@ _EXPORTS = {
     "sample_fills": "ctinpaint.sampling",
     "inpaint_volume": "ctinpaint.inpaint",
     "evaluate_model": "ctinpaint.evaluate",
+    "Calibration": "ctinpaint.calibration",
+    "fit_calibration": "ctinpaint.calibration",
     "biharmonic_fill": "ctinpaint.evaluate",
 }
 
