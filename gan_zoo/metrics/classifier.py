@@ -39,13 +39,13 @@ class ClassifierConfig:
     ----------
     class_names : tuple of str
         One output per name.
-    widths : tuple of int, default (32, 64, 128)
+    widths : tuple of int, default (16, 32, 64)
         Channels of the three stages (28x28, 14x14, 7x7); the last is the
         dimension of the feature space (:meth:`DigitClassifier.features`).
     """
 
     class_names: tuple[str, ...]
-    widths: tuple[int, int, int] = (32, 64, 128)
+    widths: tuple[int, int, int] = (16, 32, 64)
 
     def __post_init__(self):
         if not isinstance(self.class_names, tuple) or len(self.class_names) < 2:
@@ -136,7 +136,7 @@ def load_digit_classifier(device="cpu") -> DigitClassifier:
     >>> import torch
     >>> model = load_digit_classifier()
     >>> model(torch.zeros(2, 1, 28, 28) - 1).shape, model.feature_dim
-    (torch.Size([2, 10]), 128)
+    (torch.Size([2, 10]), 64)
     """
     return load_classifier(WEIGHTS_DIR, DIGIT_CLASSIFIER, device=device)
 

@@ -125,10 +125,16 @@ def frechet_distance_gaussians(mean_a, cov_a, mean_b, cov_b, *, eps: float = 1e-
     cov_a, cov_b = _matrix(cov_a, "cov_a", len(mean_a)), _matrix(cov_b, "cov_b", len(mean_b))
     if len(mean_a) != len(mean_b):
         raise ValueError(f"mean_b: dimension {len(mean_b)} differs from mean_a's {len(mean_a)}")
-    root = linalg.sqrtm(cov_a @ cov_b)
-    if not np.isfinite(root).all():
-        offset = eps * np.eye(len(mean_a))
-        root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    for name, cov in (("cov_a", cov_a), ("cov_b", cov_b)):
+        if not np.allclose(cov, cov.T, rtol=1e-6, atol=1e-9 * max(1.0, np.abs(cov).max())):
+            raise ValueError(f"{name} must be symmetric (a covariance matrix)")
+    with warnings.catch_warnings():
+        # Singular products are expected (features that are always zero); they are handled below.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(root).all():
+            offset = eps * np.eye(len(mean_a))
+            root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
     if np.iscomplexobj(root):
         imaginary = np.abs(root.imag).max()
         if imaginary > 1e-3 * max(1.0, np.abs(root.real).max()):

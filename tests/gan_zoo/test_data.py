@@ -350,8 +350,9 @@ def test_load_digits_frames_like_mnist():
     train, test = load_digits(), load_digits(split="test")
     assert len(train) + len(test) == 1797 == len(load_digits(split="all"))
     assert train.images.shape == (1437, 1, 28, 28) and train.labels.dtype == torch.int64
-    # The 20x20 digit sits in a black 4-pixel frame, as in MNIST.
-    assert train.images[:, :, :4].eq(-1).all() and train.images[:, :, :, -4:].eq(-1).all()
+    # The 16x16 digit sits in a black 6-pixel frame.
+    assert train.images[:, :, :6].eq(-1).all() and train.images[:, :, :, -6:].eq(-1).all()
+    assert (train.images[:, :, 6:22, 6:22] > 0).any(dim=(1, 2, 3)).all()
     assert train.images.max() == 1
     big = load_digits(split="test", size=64)
     assert big.images.shape == (360, 1, 64, 64)
