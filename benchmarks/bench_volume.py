@@ -7,8 +7,8 @@ bool mask Zarr with ``--artifacts`` box artifacts of 3-12 x 3-12 voxels in
 random slices. The model is the default preset trained for a few steps
 (its speed, not its quality, is measured).
 
-Each row runs in a fresh subprocess, so its peak resident memory (``ru_maxrss``)
-is its own:
+Each row runs in a fresh subprocess, so its peak resident memory (``VmHWM`` of
+``/proc/self/status``; Linux) is its own:
 
 - the plain reference: the whole volume and mask read into NumPy arrays, then
   ``inpaint_volume`` on them in memory (no ``out``);
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,12 +37,21 @@ from pathlib import Path
 import numpy as np
 
 ROW = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 import torch
 from ctinpaint.inpaint import inpaint_volume
 from ctinpaint.io import open_mask, open_volume
 mode, store, model, out, samples, workers = sys.argv[1:7]
+
+
+def peak_rss_gib():
+    # VmHWM: this process's own high-water mark (ru_maxrss would include the parent's, from before exec).
+    with open("/proc/self/status") as status:
+        kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return kib / 2**20
+
+
 samples, workers = int(samples), int(workers)
 if torch.cuda.is_available():
     torch.cuda.reset_peak_memory_stats()
@@ -63,12 +71,11 @@ else:
             distributed.Client(cluster) as client:
         result = inpaint_volume(f"{store}/volume", f"{store}/mask", model, n_samples=samples, seed=0, out=out,
                                 scheduler=client)
-        peaks = client.run(lambda: __import__("resource").getrusage(__import__("resource").RUSAGE_SELF).ru_maxrss)
-        worker_peak = max(peaks.values()) / 2**20
+        worker_peak = max(client.run(peak_rss_gib).values())
 wall = time.perf_counter() - start
 print(json.dumps({
     "wall": wall, "artifacts": len(result.report),
-    "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    "rss_gib": peak_rss_gib(),
     "worker_rss_gib": worker_peak,
     "gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
 }))
@@ -160,7 +167,7 @@ def main(argv=None) -> None:
             row = run_row(mode, store, model, out, args.samples, workers)
             rows.append((label, row))
             print(f"  {label}: {row}", flush=True)
-    print(f"\nvolume {args.size}³ uint16: {raw / 2**30:.2f} GiB raw, {on_disk / 2**30:.2f} GiB on disk; "
+    print(f"\nvolume {args.size}³ uint16: {raw / 2**30:.3f} GiB raw, {on_disk / 2**30:.3f} GiB on disk; "
           f"{rows[0][1]['artifacts']} artifacts (per slice), {args.samples} samples each")
     width = max(len(label) for label, _ in rows)
     ref = rows[0][1]["wall"]
@@ -170,7 +177,6 @@ def main(argv=None) -> None:
         gpu = f"{r['gpu_gib']:.2f}" if r["gpu_gib"] is not None else "-"
         print(f"{label:<{width}}  {r['wall']:>8.1f}  {r['artifacts'] / r['wall']:>11.2f}  {ref / r['wall']:>7.2f}x  "
               f"{r['rss_gib']:>12.2f}  {worker:>14}  {gpu:>7}")
-    print(f"self peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
 
 
 if __name__ == "__main__":
