@@ -67,7 +67,7 @@ def reference_rate(volume, intensity, *, batch: int, steps: int, device) -> floa
         loss_g = loss_g + 0.05 * mode_seeking_loss(fills[0], fills[1], z[:batch], z[batch:], mask=hole[:, :, o : o + L, o : o + L])
         loss_g.backward()
         opt_g.step()
-        float(loss_g)  # a plain loop looks at its loss every step
+        float(loss_g.detach())  # a plain loop looks at its loss every step
 
     for _ in range(2):  # warm-up
         one_step()
