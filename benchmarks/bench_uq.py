@@ -99,6 +99,8 @@ def main(argv=None) -> None:
                         help="samples per artifact for sizes >= 1024 (default: --samples; a smaller value keeps CPU runs short)")
     parser.add_argument("--ref-artifacts", type=int, default=8, help="the reference is timed on at most this many artifacts")
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per row, best kept (default 2)")
+    parser.add_argument("--lever-sizes", type=int, nargs="*", default=[1, 64],
+                        help="sizes at which the lever rows (batch 4096, repeated conditioning) are also timed")
     parser.add_argument("--preset", default="unet", help="model preset (default: unet, the default model)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -130,7 +132,9 @@ def main(argv=None) -> None:
             ("sample_fills, G on repeated conditioning", n,
              lambda: sample_fills(plain, windows, masks, n_samples=samples, seed=0)),
         ]
-        if default_batch == 4096:
+        if n not in args.lever_sizes:
+            del cases[2:]
+        elif default_batch == 4096:
             del cases[2]
         best = {label: float("inf") for label, _, _ in cases}
         peak = {}

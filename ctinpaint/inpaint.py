@@ -544,7 +544,7 @@ def _compute_distributed(tasks, scheduler, *, progress):
     try:
         import distributed
     except ImportError:  # pragma: no cover - distributed is a dependency
-        raise ValueError("scheduler: dask.distributed is not installed (pip install distributed)") from None
+        raise ValueError('scheduler: dask.distributed is not installed (pip install "ctinpaint[distributed]")') from None
     if not tasks:
         return []
     with contextlib.ExitStack() as stack:
@@ -582,7 +582,11 @@ def _check_scheduler(scheduler) -> None:
         elif "://" not in scheduler:
             raise ValueError(f"scheduler: expected 'local:N' or an address like 'tcp://host:8786', got {scheduler!r}")
         return
-    if type(scheduler).__name__ != "Client":
+    try:
+        from distributed import Client
+    except ImportError:  # then no Client can have been passed either
+        Client = ()  # noqa: N806
+    if not isinstance(scheduler, Client):
         raise TypeError(f"scheduler must be None, 'local:N', an address or a distributed.Client, got {type(scheduler).__name__}")
 
 

@@ -272,6 +272,15 @@ def run_training(
     The loop never toggles ``requires_grad``: each phase's loss decides what
     to detach (see :class:`Phase`).
 
+    In several processes (``torchrun``, after
+    :func:`~gan_zoo.training.init_distributed`), every rank runs the same
+    steps; losses should call networks wrapped by
+    :func:`~gan_zoo.training.data_parallel` so gradients are averaged. Rank
+    ``r`` seeds its generators with ``seed + r``; only rank 0 writes logs,
+    validates, previews and checkpoints; the stop decision is rank 0's; all
+    ranks resume from the same ``latest`` checkpoint (ranks other than 0 then
+    draw fresh random streams, so only rank 0's resume is exact).
+
     ``validate`` and ``preview`` run under ``torch.no_grad()`` with every
     network in eval mode (modes restored afterwards), and with the random
     generators saved and restored around them, so evaluating never changes

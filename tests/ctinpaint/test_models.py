@@ -558,3 +558,38 @@ def test_untrained_harmonic_preset_fills_close_to_the_prior():
     prior = harmonic_fill(x * (1 - hole), hole)
     assert (out - prior).abs().max() < 0.1  # the residual starts small
     assert (out - prior).abs().mean() > 0  # ... but not zero, so gradients reach every layer
+
+
+@pytest.mark.parametrize("preset", ["seed", "unet", "harmonic"])
+def test_generate_grouped_equals_generate_on_the_repeated_conditioning(preset):
+    torch.manual_seed(0)
+    model = build_model(config_for(preset)).eval()
+    if preset == "seed":  # non-trivial running statistics, so the folded BatchNorm is exercised
+        for module in model.generator.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.data.uniform_(0.5, 1.5)
+                module.bias.data.uniform_(-0.3, 0.3)
+    hole = (torch.rand(3, 1, 32, 32) > 0.5).float()
+    with torch.no_grad():
+        cond = model.condition(torch.rand(3, 1, 32, 32), hole)
+        z = torch.randn(3, 5, model.config.z_dim)
+        grouped = model.generate_grouped(z, cond)
+        plain = model.generate(z.reshape(15, -1), cond.repeat_interleave(5, dim=0)).view(3, 5, 1, 18, 18)
+    assert grouped.shape == (3, 5, 1, 18, 18)
+    torch.testing.assert_close(grouped, plain, rtol=1e-5, atol=1e-5)
+    model.train()  # training mode: BatchNorm needs batch statistics, the plain path runs
+    with torch.no_grad():
+        assert model.generate_grouped(z, cond).shape == (3, 5, 1, 18, 18)
+
+
+def test_generate_grouped_errors():
+    model = build_model(config_for("unet", width=4)).eval()
+    cond = torch.zeros(2, *model.cond_shape)
+    with pytest.raises(ValueError, match="z must"):
+        model.generate_grouped(torch.zeros(2 * 3, model.config.z_dim), cond)
+    with pytest.raises(ValueError, match="z must"):
+        model.generate_grouped(torch.zeros(2, 0, model.config.z_dim), cond)
+    with pytest.raises(ValueError, match="cond must"):
+        model.generate_grouped(torch.zeros(3, 4, model.config.z_dim), cond)
