@@ -9,7 +9,7 @@ parallel update, and, when quantiles are asked for, per-pixel histograms).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -169,6 +169,8 @@ def sample_fills(
     if batch is None:
         batch = DEFAULT_BATCH["cuda" if device.type == "cuda" else "cpu"]
     batch = check_int(batch, name="batch", minimum=1)
+    if isinstance(quantiles, (str, bytes)) or not isinstance(quantiles, Iterable):
+        raise TypeError(f"quantiles must be a sequence of numbers, got {type(quantiles).__name__} {quantiles!r}")
     qs = [check_float(q, name="quantiles", minimum=0.0, maximum=1.0) for q in quantiles]
     if any(q in (0.0, 1.0) for q in qs):
         raise ValueError("quantiles must lie strictly between 0 and 1")
