@@ -531,3 +531,17 @@ def test_an_old_output_aside_from_a_killed_replace_does_not_block_overwrite(tmp_
     (tmp_path / ".out.zarr.old" / "junk").write_text("left by a killed run")
     result = inpaint_volume(vol, mask, model, n_samples=4, out=out, overwrite=True, seed=1)
     assert result.out == out and (out / "report.json").exists()
+
+
+def test_a_copy_of_the_lock_sent_to_a_worker_holds_nothing(tmp_path):
+    # Dask workers receive the output store (and its lock) by pickle; only the owner may release.
+    import pickle
+
+    target = tmp_path / "out.zarr"
+    lock = OutputLock(target, name="out")
+    copy = pickle.loads(pickle.dumps(lock))
+    copy.release()
+    with pytest.raises(ValueError, match="another job"):
+        OutputLock(target, name="out")
+    lock.release()
+    OutputLock(target, name="out").release()
