@@ -191,7 +191,8 @@ def sample_fills(
     windows_per_launch = max(1, min(n, batch // n_samples))
     samples_per_launch = max(1, min(n_samples, batch // windows_per_launch))
     # A lower bound of one launch: z, the repeated conditioning and the fills, plus the quantile histograms.
-    fill_bytes = 4 * (config.z_dim + L * L * (1 + config.width))
+    # (Stand-in models may lack a width: count one conditioning channel then.)
+    fill_bytes = 4 * (getattr(config, "z_dim", 1) + L * L * (1 + getattr(config, "width", 1)))
     hist_bytes = 4 * L * L * QUANTILE_BINS if qs else 0
     check_fits_in_memory(
         windows_per_launch * (samples_per_launch * fill_bytes + hist_bytes), name="batch",
