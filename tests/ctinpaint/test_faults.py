@@ -461,7 +461,8 @@ def test_disk_full_while_saving_leaves_nothing(request, tmp_path, monkeypatch, s
         monkeypatch.setattr(tifffile, "imwrite", _enospc)
     with pytest.raises(OSError) as info:
         save_volume(data, folder / f"v{suffix}")
-    assert info.value.errno == errno.ENOSPC
+    # The system's ENOSPC, or tifffile's own check of a short write.
+    assert info.value.errno == errno.ENOSPC or "written" in str(info.value), info.value
     assert sorted(p.name for p in folder.iterdir()) == ["filler"]  # no temporary, nothing under the name
     np.testing.assert_array_equal(data, before)
 
