@@ -248,6 +248,7 @@ def _chunk_times(partial: Path) -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow
 def test_inpainting_killed_mid_write_resumes_to_the_same_store(scan, model_dir, reference, tmp_path):
     out = tmp_path / "out.zarr"
     partial = tmp_path / ".out.zarr.partial"
