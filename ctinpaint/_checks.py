@@ -147,9 +147,10 @@ def check_filled_model(model):
     """Return ``model`` if it has the interface of an inpainting network.
 
     That of :class:`ctinpaint.models.InpaintingGAN`: ``config`` (with ``patch``
-    and ``hole``), ``condition``, ``generate``, ``sample_z`` and ``parameters``.
+    and ``hole``), ``condition``, ``generate``, ``generate_grouped``,
+    ``sample_z`` and ``parameters``.
     """
-    needed = ("condition", "generate", "sample_z", "parameters")
+    needed = ("condition", "generate", "generate_grouped", "sample_z", "parameters")
     config = getattr(model, "config", None)
     if not (all(callable(getattr(model, a, None)) for a in needed) and hasattr(config, "patch") and hasattr(config, "hole")):
         raise TypeError(

@@ -684,6 +684,10 @@ class OutputLock:
                 return
             os.close(fd)
 
+    def __getstate__(self):
+        # A copy sent to another process (a Dask worker) holds no lock: only the owner releases it.
+        return {**self.__dict__, "_fd": None}
+
     def __enter__(self):
         return self
 

@@ -9,7 +9,7 @@ parallel update, and, when quantiles are asked for, per-pixel histograms).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -169,6 +169,8 @@ def sample_fills(
     if batch is None:
         batch = DEFAULT_BATCH["cuda" if device.type == "cuda" else "cpu"]
     batch = check_int(batch, name="batch", minimum=1)
+    if isinstance(quantiles, (str, bytes)) or not isinstance(quantiles, Iterable):
+        raise TypeError(f"quantiles must be a sequence of numbers, got {type(quantiles).__name__} {quantiles!r}")
     qs = [check_float(q, name="quantiles", minimum=0.0, maximum=1.0) for q in quantiles]
     if any(q in (0.0, 1.0) for q in qs):
         raise ValueError("quantiles must lie strictly between 0 and 1")
@@ -189,7 +191,8 @@ def sample_fills(
     windows_per_launch = max(1, min(n, batch // n_samples))
     samples_per_launch = max(1, min(n_samples, batch // windows_per_launch))
     # A lower bound of one launch: z, the repeated conditioning and the fills, plus the quantile histograms.
-    fill_bytes = 4 * (config.z_dim + L * L * (1 + config.width))
+    # (Stand-in models may lack a width: count one conditioning channel then.)
+    fill_bytes = 4 * (getattr(config, "z_dim", 1) + L * L * (1 + getattr(config, "width", 1)))
     hist_bytes = 4 * L * L * QUANTILE_BINS if qs else 0
     check_fits_in_memory(
         windows_per_launch * (samples_per_launch * fill_bytes + hist_bytes), name="batch",

@@ -248,6 +248,7 @@ def _chunk_times(partial: Path) -> dict[str, int]:
     return found
 
 
+@pytest.mark.slow
 def test_inpainting_killed_mid_write_resumes_to_the_same_store(scan, model_dir, reference, tmp_path):
     out = tmp_path / "out.zarr"
     partial = tmp_path / ".out.zarr.partial"
@@ -461,7 +462,8 @@ def test_disk_full_while_saving_leaves_nothing(request, tmp_path, monkeypatch, s
         monkeypatch.setattr(tifffile, "imwrite", _enospc)
     with pytest.raises(OSError) as info:
         save_volume(data, folder / f"v{suffix}")
-    assert info.value.errno == errno.ENOSPC
+    # The system's ENOSPC, or tifffile's own check of a short write.
+    assert info.value.errno == errno.ENOSPC or "written" in str(info.value), info.value
     assert sorted(p.name for p in folder.iterdir()) == ["filler"]  # no temporary, nothing under the name
     np.testing.assert_array_equal(data, before)
 
@@ -531,3 +533,17 @@ def test_an_old_output_aside_from_a_killed_replace_does_not_block_overwrite(tmp_
     (tmp_path / ".out.zarr.old" / "junk").write_text("left by a killed run")
     result = inpaint_volume(vol, mask, model, n_samples=4, out=out, overwrite=True, seed=1)
     assert result.out == out and (out / "report.json").exists()
+
+
+def test_a_copy_of_the_lock_sent_to_a_worker_holds_nothing(tmp_path):
+    # Dask workers receive the output store (and its lock) by pickle; only the owner may release.
+    import pickle
+
+    target = tmp_path / "out.zarr"
+    lock = OutputLock(target, name="out")
+    copy = pickle.loads(pickle.dumps(lock))
+    copy.release()
+    with pytest.raises(ValueError, match="another job"):
+        OutputLock(target, name="out")
+    lock.release()
+    OutputLock(target, name="out").release()

@@ -387,6 +387,10 @@ class _CountingModel(torch.nn.Module):
         self.launches.append(z.shape[0])
         return self.net.generate(z, cond)
 
+    def generate_grouped(self, z, cond):  # z: (windows, samples, z_dim)
+        self.launches.append(z.shape[0] * z.shape[1])
+        return self.net.generate_grouped(z, cond)
+
 
 def _windows(n):
     windows = np.full((n, 32, 32), 0.5, np.float32)
@@ -428,6 +432,11 @@ def test_patch_sampler_and_training_refuse_a_batch_larger_than_memory(tmp_path):
         train_model(make_phantom((4, 96, 96), seed=0), tmp_path / "run", model_config=config_for("unet", width=4),
                     config=TrainConfig(steps=1, batch_size=10**12, n_val=2, val_samples=2, device="cpu"), progress=False)
     assert not (tmp_path / "run" / "latest.json").exists()
+
+
+def test_a_phantom_larger_than_memory_is_refused():
+    with pytest.raises(ValueError, match=r"shape: a phantom of shape \(100000, 100000, 100000\) would need"):
+        make_phantom((10**5, 10**5, 10**5))
 
 
 def test_in_memory_inpainting_of_a_volume_larger_than_memory_is_refused():
