@@ -36,9 +36,9 @@ def main():
     args = parser.parse_args()
 
     train, test = digits(args.mnist, split="train"), digits(args.mnist, split="test")
-    model = gan_zoo.build("dcgan", seed=0, image_size=28, channels=1, width=args.width)
+    model = gan_zoo.build("dcgan", seed=0, image_size=28, channels=1, width=args.width, latent_dim=32, lr=4e-4)
     untrained = gan_zoo.evaluate(model, test, n=1000)["fd"]
-    gan_zoo.train(model, train, steps=args.steps, batch_size=64, out=args.out, preview_every=500)
+    gan_zoo.train(model, train, steps=args.steps, batch_size=32, out=args.out, preview_every=500)
     grid = gan_zoo.save_grid(model.sample(64, seed=0), f"{args.out}/samples.png", nrow=8, scale=2)
     print(f"samples: {grid}")
     print(f"FD of the untrained generator: {untrained:.1f}")

@@ -35,9 +35,10 @@ def shapes_to_mask(shapes, shape_types, volume_shape, *, axis: int = 0, extend: 
     Raises
     ------
     ValueError
-        A shape of another type, not 3D, not on one slice along ``axis``, or
-        on a slice outside the volume (the message names ``shapes[i]``);
-        negative ``extend``.
+        A shape of another type, not 3D, with no or non-finite vertices, not
+        on one slice along ``axis``, or on a slice outside the volume (the
+        message names ``shapes[i]``); an ``extend``, ``axis`` or
+        ``volume_shape`` that is not as described.
 
     Examples
     --------
@@ -49,18 +50,29 @@ def shapes_to_mask(shapes, shape_types, volume_shape, *, axis: int = 0, extend: 
 
     if len(shapes) != len(shape_types):
         raise ValueError(f"shape_types: {len(shape_types)} types for {len(shapes)} shapes")
-    if not isinstance(extend, (int, np.integer)) or extend < 0:
+    if isinstance(extend, bool) or not isinstance(extend, (int, np.integer)) or extend < 0:
         raise ValueError(f"extend must be a non-negative integer, got {extend!r}")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -3 <= axis <= 2:
+        raise ValueError(f"axis must be 0, 1 or 2 (or -3..-1), got {axis!r}")
+    axis = int(axis) % 3
+    if len(volume_shape) != 3 or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
+                                     for s in volume_shape):
+        raise ValueError(f"volume_shape must be 3 non-negative integers, got {tuple(volume_shape)!r}")
     volume_shape = tuple(int(s) for s in volume_shape)
     plane_axes = [i for i in range(3) if i != axis]
     plane_shape = tuple(volume_shape[i] for i in plane_axes)
     mask = np.zeros(volume_shape, bool)
     for i, (vertices, kind) in enumerate(zip(shapes, shape_types, strict=True)):
-        vertices = np.asarray(vertices, dtype=float)
+        try:
+            vertices = np.asarray(vertices, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"shapes[{i}]: vertices are not numbers ({exc})") from None
         if kind not in SHAPE_TYPES:
             raise ValueError(f"shapes[{i}]: {kind!r} shapes cannot be converted; use one of {SHAPE_TYPES}")
-        if vertices.ndim != 2 or vertices.shape[1] != 3:
-            raise ValueError(f"shapes[{i}]: expected vertices of shape (n, 3) in volume coordinates, got {vertices.shape}")
+        if vertices.ndim != 2 or vertices.shape[1] != 3 or len(vertices) == 0:
+            raise ValueError(f"shapes[{i}]: expected vertices of shape (n, 3), n >= 1, in volume coordinates, got {vertices.shape}")
+        if not np.isfinite(vertices).all():
+            raise ValueError(f"shapes[{i}]: vertices must be finite numbers")
         along = vertices[:, axis]
         if not np.allclose(along, along[0]):
             raise ValueError(f"shapes[{i}]: not drawn on one slice along axis {axis} (coordinates {sorted(set(along))})")

@@ -588,3 +588,35 @@ def test_command_line_arguments(argv):
     assert status in (0, 1, 2), (argv, status)
     assert not (_WORK / "pwned").exists()
     OUTCOMES["command line"][{0: "worked", 1: "refused (OSError, exit 1)", 2: "refused (exit 2)"}[status]] += 1
+
+
+# --------------------------------------------------------------------------- the plugin's shape marking
+
+_VERTEX = st.floats(-8, 16, allow_nan=False) | st.sampled_from([float("nan"), float("inf"), -1e18, 1e18])
+
+
+@_fuzz(150)
+@given(
+    shapes=st.lists(st.lists(st.tuples(_VERTEX, _VERTEX, _VERTEX), min_size=0, max_size=5), max_size=3),
+    kinds=st.lists(st.sampled_from(["rectangle", "polygon", "ellipse", "line", None]), max_size=3),
+    flat=st.booleans(),
+    volume_shape=st.sampled_from([(4, 9, 9), (1, 16, 12), (4, 0, 5), (4, 9), (4, -1, 9), (2.5, 9, 9)]),
+    axis=st.sampled_from([0, 1, 2, -1, 3, "0", True]),
+    extend=st.sampled_from([0, 1, 3, -1, 1.5, True]),
+)
+def test_plugin_shapes_to_mask(shapes, kinds, flat, volume_shape, axis, extend):
+    # The widget turns the shapes drawn in napari into the mask it passes to ctinpaint.
+    marking = pytest.importorskip("napari_ctinpaint._marking")
+    if flat and isinstance(axis, int) and not isinstance(axis, bool) and -3 <= axis <= 2:
+        # Mostly shapes really drawn on one slice: every vertex shares the slider coordinate.
+        shapes = [[tuple(v[0] if k == axis % 3 else c for k, c in enumerate(vertex)) for vertex in shape]
+                  for shape in shapes for v in [shape[0] if shape else (0, 0, 0)]]
+    kinds = (kinds + ["polygon"] * len(shapes))[: len(shapes)] if flat else kinds
+    try:
+        mask = marking.shapes_to_mask([np.array(s, float).reshape(-1, 3) for s in shapes], kinds, volume_shape,
+                                      axis=axis, extend=extend)
+    except Exception as exc:
+        _refused("plugin shapes_to_mask", exc, "shapes", "shape_types", "axis", "extend", "volume_shape")
+        return
+    assert mask.dtype == bool and mask.shape == tuple(volume_shape)
+    _worked("plugin shapes_to_mask")

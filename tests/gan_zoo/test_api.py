@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from _tiny_models import TINY, registry_name, tiny_data
+from ._tiny_models import TINY, registry_name, tiny_data
 
 import gan_zoo
 from gan_zoo.data import ImageData

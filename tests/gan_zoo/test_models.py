@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from _tiny_models import TINY, registry_name, tiny_data
+from ._tiny_models import TINY, registry_name, tiny_data
 from torch import nn
 
 import gan_zoo
