@@ -32,7 +32,7 @@ import time
 import numpy as np
 import torch
 
-from ctinpaint.models import build_model, config_for
+from ctinpaint.models import DEFAULT_PRESET, build_model, config_for
 from ctinpaint.sampling import DEFAULT_BATCH, sample_fills
 
 
@@ -101,7 +101,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds per row, best kept (default 2)")
     parser.add_argument("--lever-sizes", type=int, nargs="*", default=[1, 64],
                         help="sizes at which the lever rows (batch 4096, repeated conditioning) are also timed")
-    parser.add_argument("--preset", default="unet", help="model preset (default: unet, the default model)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"model preset (default: {DEFAULT_PRESET}, the default model)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)

@@ -373,6 +373,9 @@ class _NoiseModel(torch.nn.Module):
     def generate(self, z, cond):
         return (cond + self.sigma * z).reshape(-1, 1, L, L)
 
+    def generate_grouped(self, z, cond):
+        return self.generate(z.reshape(-1, z.shape[-1]), cond.repeat_interleave(z.shape[1], 0)).view(*z.shape[:2], 1, L, L)
+
 
 def _noise_volume(sigma=0.05, shape=(4, 64, 64), seed=0):
     rng = np.random.default_rng(seed)

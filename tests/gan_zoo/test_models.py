@@ -100,7 +100,13 @@ def test_cyclegan_default_is_the_papers_network():
 
 def test_patchgan_sees_70_by_70_pixels():
     d = PatchDiscriminator(1, width=4, n_layers=3)
-    x = torch.zeros(1, 1, 140, 140, requires_grad=True)
+    # The receptive field is the convolutions'; instance norm's statistics span the whole
+    # image by design (every logit depends weakly on every pixel through them), so it is
+    # taken out for this measurement.
+    for i, layer in enumerate(d.net):
+        if isinstance(layer, nn.InstanceNorm2d):
+            d.net[i] = nn.Identity()
+    x = torch.rand(1, 1, 140, 140, generator=torch.Generator().manual_seed(0), requires_grad=True)
     out = d(x)
     out[0, 0, out.shape[2] // 2, out.shape[3] // 2].backward()
     rows = torch.nonzero(x.grad[0, 0].abs().sum(1)).flatten()
@@ -183,12 +189,14 @@ def test_image_pool_fills_then_mixes_history_with_new_fakes():
     first = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 2, 2)
     assert torch.equal(pool.query(first), first)  # filling: passed through and stored
     assert int(pool.count) == 4
-    new = torch.full((200, 1, 2, 2), 9.0)
+    new = torch.arange(4.0, 204.0).view(200, 1, 1, 1).expand(200, 1, 2, 2)
     out = pool.query(new)
-    from_history = (out[:, 0, 0, 0] != 9).sum().item()
+    from_history = (out[:, 0, 0, 0] != new[:, 0, 0, 0]).sum().item()
     assert 60 < from_history < 140  # about half the time a stored image comes back
-    assert torch.all(torch.isin(out[:, 0, 0, 0], torch.tensor([0.0, 1.0, 2.0, 3.0, 9.0])))
-    assert torch.all(pool.images == 9.0)  # replaced by the newer fakes by now
+    # What comes back from the pool is a first fake or a new fake stored earlier in this batch.
+    came_back = out[:, 0, 0, 0][out[:, 0, 0, 0] != new[:, 0, 0, 0]]
+    assert torch.all(came_back < new[:, 0, 0, 0][out[:, 0, 0, 0] != new[:, 0, 0, 0]])
+    assert torch.all(pool.images >= 4.0)  # the first fakes were all replaced by newer ones by now
     assert "images" in pool.state_dict() and "count" in pool.state_dict()
     assert torch.equal(ImagePool(0, (1, 2, 2)).query(first), first)
 
