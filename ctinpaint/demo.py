@@ -127,7 +127,7 @@ def run_demo(out, *, minutes: float = 1.5, n_samples: int = 1000, data=None, pre
 
     log("[5/5] figures ...")
     figures = [loss_curves(out / "model" / "log.jsonl", out / "loss_curves.png")]
-    rows = _panel_rows(filled.report, test.mask.shape[1:], P, k=6)
+    rows = _panel_rows(filled.report, test.mask.shape[1:], P, model_config.hole, k=6)
     if rows:
         windows, masks, truths, means, stds = [], [], [], [], []
         for z, r0, c0 in rows:
@@ -171,21 +171,32 @@ def _square(slices, shape):
     return np.asarray(slices, dtype=int), slice(0, side), slice(0, side)
 
 
-def _panel_rows(report, plane_shape, patch, k):
-    """Windows (slice, r0, c0) centred on up to ``k`` filled artifacts that fit one window, most uncertain first."""
-    rows = [r for r in report if r["status"] == "filled" and r["windows"] == 1]
-    rows.sort(key=lambda r: -r["max_std"])
+def _panel_rows(report, plane_shape, patch, hole, k):
+    """Windows (slice, r0, c0) of up to ``k`` filled artifacts, most uncertain first.
+
+    Only artifacts that sit inside the central hole box of a window lying
+    wholly inside the slice: the "one sample" panel is drawn by the model on
+    exactly that window, so its fill covers the whole artifact (an artifact
+    at the border or larger than the hole would show unfilled pixels there).
+    """
+    o = (patch - hole) // 2
     picked = []
-    for r in rows[:k]:
-        cr, cc = (r["r0"] + r["r1"]) // 2, (r["c0"] + r["c1"]) // 2
-        r0 = min(max(cr - patch // 2, 0), plane_shape[0] - patch)
-        c0 = min(max(cc - patch // 2, 0), plane_shape[1] - patch)
-        picked.append((r["slice"], r0, c0))
+    for r in sorted(report, key=lambda r: -r["max_std"]):
+        h, w = r["r1"] - r["r0"], r["c1"] - r["c0"]
+        if r["status"] != "filled" or h > hole or w > hole:
+            continue
+        r0, c0 = r["r0"] - (hole - h) // 2 - o, r["c0"] - (hole - w) // 2 - o
+        if 0 <= r0 <= plane_shape[0] - patch and 0 <= c0 <= plane_shape[1] - patch:
+            picked.append((r["slice"], r0, c0))
+        if len(picked) == k:
+            break
     return picked
 
 
 def _artifact_table(gan: dict, biharmonic: dict, n: int, n_samples: int) -> str:
-    lines = [f"{n} injected artifacts, scored against the truth (network units, intensity range = 1):",
+    from .evaluate import _is_uncertainty
+
+    lines = [f"{n} artifact regions (connected per slice), scored against the truth (network units, intensity range = 1):",
              f"{'metric':<22}{'GAN (mean of ' + str(n_samples) + ')':>22}{'biharmonic':>14}"]
     for key, fmt in (("mae", "{:.4f}"), ("psnr", "{:.2f} dB"), ("ssim", "{:.3f}"), ("coverage_1sigma", "pct"),
                      ("coverage_2sigma", "pct"), ("interval_coverage", "pct"), ("std_error_corr", "{:.2f}"),
@@ -193,6 +204,8 @@ def _artifact_table(gan: dict, biharmonic: dict, n: int, n_samples: int) -> str:
         cells = []
         for values in (gan, biharmonic):
             v = values.get(key, float("nan"))
+            if values is biharmonic and _is_uncertainty(key):
+                v = None  # a point estimate has no spread to check
             cells.append("—" if v is None or not np.isfinite(v) else (f"{100 * v:.1f}%" if fmt == "pct" else fmt.format(v)))
         lines.append(f"{key:<22}{cells[0]:>22}{cells[1]:>14}")
     return "\n".join(lines)

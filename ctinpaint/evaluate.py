@@ -330,7 +330,10 @@ class Evaluation:
         rows = [["metric", *columns, "ideal"]]
         for key in dict.fromkeys(keys):
             label, fmt, ideal = _ROWS.get(key, (key, "{:.4g}", None))
-            rows.append([label, *(_format(d.get(key), fmt) for d in columns.values()), _format(ideal, fmt)])
+            # Biharmonic is a point estimate: its coverages (exact hits) and zero std say
+            # nothing to a reader of the table, so its uncertainty rows are left blank.
+            cells = [None if name == "biharmonic" and _is_uncertainty(key) else d.get(key) for name, d in columns.items()]
+            rows.append([label, *(_format(v, fmt) for v in cells), _format(ideal, fmt)])
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = []
         for n, row in enumerate(rows):
@@ -342,6 +345,11 @@ class Evaluation:
             f"{self.n_holes} held-out {self.hole_shape} holes; values in network units (fraction of the intensity range)"
         )
         return "\n".join(lines)
+
+
+def _is_uncertainty(key: str) -> bool:
+    """Whether a metric describes the spread of a fill rather than the fill itself."""
+    return key.startswith(("coverage_", "raw_")) or key in ("interval_coverage", "std_error_corr", "mean_std")
 
 
 def evaluate_model(

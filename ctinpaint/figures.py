@@ -281,9 +281,10 @@ def loss_curves(log_path, path) -> Path:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
+    # "lr" is the logged learning rate, not a loss term.
     main = {k: v for k, v in train.items() if k[1] == "loss"}
-    extra = {k: v for k, v in train.items() if k[1] != "loss"}
-    top = [(title, p) for title, p in (("adversarial losses", main), ("other loss terms", extra)) if p]
+    extra = {k: v for k, v in train.items() if k[1] not in ("loss", "lr")}
+    top = [(title, p) for title, p in (("total loss per network", main), ("loss terms", extra)) if p]
     nval = len(val)
     # Validation panels: at most 4 per row, rows filled evenly (5 -> 3 + 2, not 4 + 1).
     val_rows = math.ceil(nval / 4)
@@ -301,6 +302,14 @@ def loss_curves(log_path, path) -> Path:
                     _plot_smoothed(ax, x, y, phase if key == "loss" else f"{phase}: {key}", f"C{n % 10}")
                 ax.set_title(panel_title)
                 ax.set_ylabel("loss")
+                values = np.concatenate([np.asarray(y, float) for _, y in series.values()])
+                values = values[np.isfinite(values)]
+                # Reconstruction terms start orders of magnitude above where they settle;
+                # a log axis keeps the later, informative part of every curve visible.
+                if values.size and values.min() > 0 and values.max() / values.min() > 100:
+                    ax.set_yscale("log")
+                elif values.size and np.abs(values).max() > 100 * max(np.median(np.abs(values)), 1e-6):
+                    ax.set_yscale("symlog", linthresh=1.0)  # terms that can be negative (likelihoods)
                 ax.legend(loc="best", frameon=False)
         if nval:
             axes = parts.pop(0).subplots(val_rows, val_cols, squeeze=False).ravel()
