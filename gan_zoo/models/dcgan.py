@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .. import losses
-from ..training import Phase
-from .base import ZooConfig, ZooModel, _check_n
+from .base import ZooConfig
 from .blocks import init_normal_
+from .gan import UnconditionalGAN
 
 __all__ = ["DCGANConfig", "DCGAN", "DCGenerator", "DCDiscriminator", "upsampling_plan"]
 
@@ -125,7 +124,7 @@ class DCDiscriminator(nn.Module):
         return self.net(x).flatten(1)
 
 
-class DCGAN(ZooModel):
+class DCGAN(UnconditionalGAN):
     """Radford's DCGAN.
 
     Networks: ``G`` (z (B, latent_dim) -> images (B, C, S, S)) and ``D``
@@ -146,46 +145,3 @@ class DCGAN(ZooModel):
         super().__init__(config)
         self.G = DCGenerator(config.latent_dim, config.channels, config.image_size, config.width)
         self.D = DCDiscriminator(config.channels, config.image_size, config.width)
-
-    def networks(self) -> dict[str, nn.Module]:
-        return {"G": self.G, "D": self.D}
-
-    def training_phases(self, *, steps: int | None) -> list[Phase]:
-        c = self.config
-        opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-
-        def d_step(batch, step):
-            real = batch[0]
-            fake = self.G(torch.randn(real.shape[0], c.latent_dim, device=real.device)).detach()
-            return losses.d_loss(c.loss, self.D(real), self.D(fake)), {}
-
-        def g_step(batch, step):
-            z = torch.randn(batch[0].shape[0], c.latent_dim, device=batch[0].device)
-            return losses.g_loss(c.loss, self.D(self.G(z))), {}
-
-        return [Phase("D", opt_d, d_step), Phase("G", opt_g, g_step)]
-
-    def sample(self, n: int, labels=None, *, seed: int | None = None) -> torch.Tensor:
-        """Generate ``n`` images.
-
-        Parameters
-        ----------
-        n : int
-        labels : None
-            Unconditional model: must be None.
-        seed : int, optional
-            Same seed, same images.
-
-        Returns
-        -------
-        torch.Tensor, float32 (n, C, S, S) in [-1, 1], on the model's device
-        """
-        n = _check_n(n)
-        if labels is not None:
-            raise ValueError(f"labels: {self.name} is unconditional and takes no labels; use cgan for class-conditional samples")
-        with self._inference():
-            return self.G(self._noise(n, self.config.latent_dim, seed))
-
-    def preview_images(self, examples):
-        return self.sample(64, seed=0), 8

@@ -65,39 +65,23 @@ class GANConfig(ZooConfig):
         self._float("beta2", 0.0, 0.9999)
 
 
-class GAN(ZooModel):
-    """Goodfellow's GAN on flattened images.
-
-    Networks: ``G`` (z (B, latent_dim) -> images (B, C, H, W) in [-1, 1]) and
-    ``D`` (images -> logits (B, 1)).
-
-    Examples
-    --------
-    >>> import gan_zoo
-    >>> model = gan_zoo.build("gan", hidden=(32, 64))
-    >>> model.sample(4, seed=0).shape
-    torch.Size([4, 1, 28, 28])
+class UnconditionalGAN(ZooModel):
+    """What GAN and DCGAN share: networks ``G`` and ``D``, the alternating
+    D/G training of the paper and unconditional sampling. A subclass builds
+    ``G`` and ``D`` and says how they map noise to images (:meth:`generate`)
+    and images to logits (:meth:`discriminate`).
     """
-
-    name = "gan"
-    config_class = GANConfig
-
-    def __init__(self, config: GANConfig):
-        super().__init__(config)
-        pixels = math.prod(self.image_shape)
-        self.G = nn.Sequential(mlp((config.latent_dim, *config.hidden, pixels), activation=nn.ReLU), nn.Tanh())
-        self.D = mlp((pixels, *reversed(config.hidden), 1), activation=nn.LeakyReLU(0.2), dropout=config.dropout)
 
     def networks(self) -> dict[str, nn.Module]:
         return {"G": self.G, "D": self.D}
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, latent_dim) -> (B, C, H, W)."""
-        return self.G(z).view(-1, *self.image_shape)
+        """(B, latent_dim) -> (B, C, H, W) in [-1, 1]."""
+        return self.G(z)
 
     def discriminate(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> logits (B, 1)."""
-        return self.D(images.flatten(1))
+        return self.D(images)
 
     def training_phases(self, *, steps: int | None) -> list[Phase]:
         c = self.config
@@ -139,3 +123,35 @@ class GAN(ZooModel):
 
     def preview_images(self, examples):
         return self.sample(64, seed=0), 8
+
+
+class GAN(UnconditionalGAN):
+    """Goodfellow's GAN on flattened images.
+
+    Networks: ``G`` (z (B, latent_dim) -> images (B, C, H, W) in [-1, 1]) and
+    ``D`` (images -> logits (B, 1)).
+
+    Examples
+    --------
+    >>> import gan_zoo
+    >>> model = gan_zoo.build("gan", hidden=(32, 64))
+    >>> model.sample(4, seed=0).shape
+    torch.Size([4, 1, 28, 28])
+    """
+
+    name = "gan"
+    config_class = GANConfig
+
+    def __init__(self, config: GANConfig):
+        super().__init__(config)
+        pixels = math.prod(self.image_shape)
+        self.G = nn.Sequential(mlp((config.latent_dim, *config.hidden, pixels), activation=nn.ReLU), nn.Tanh())
+        self.D = mlp((pixels, *reversed(config.hidden), 1), activation=nn.LeakyReLU(0.2), dropout=config.dropout)
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, latent_dim) -> (B, C, H, W)."""
+        return self.G(z).view(-1, *self.image_shape)
+
+    def discriminate(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> logits (B, 1)."""
+        return self.D(images.flatten(1))
