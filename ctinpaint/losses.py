@@ -12,45 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
+
+from gan_zoo import losses as adversarial
 
 from ._checks import check_choice
 
 #: Weight of :func:`mode_seeking_loss` in the reference recipe (added to G's loss).
 MODE_SEEKING_WEIGHT = 0.05
 
-#: Kinds of :class:`AdversarialLoss`.
+#: Kinds of :class:`AdversarialLoss` (the zoo's forms; WGAN needs a critic, which D is not).
 ADVERSARIAL_KINDS = ("nonsaturating", "lsgan", "hinge")
-
-
-def _ns_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    # -log sigmoid(r) - log(1 - sigmoid(f)) = softplus(-r) + softplus(f)
-    return F.softplus(-real).mean() + F.softplus(fake).mean()
-
-
-def _ns_g(fake: torch.Tensor) -> torch.Tensor:
-    # -log sigmoid(f): non-saturating, strong gradient while D rejects the fakes.
-    return F.softplus(-fake).mean()
-
-
-def _ls_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (real - 1).square().mean() + 0.5 * fake.square().mean()
-
-
-def _ls_g(fake: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (fake - 1).square().mean()
-
-
-def _hinge_d(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
-
-
-def _hinge_g(fake: torch.Tensor) -> torch.Tensor:
-    return -fake.mean()
-
-
-_D_LOSSES = {"nonsaturating": _ns_d, "lsgan": _ls_d, "hinge": _hinge_d}
-_G_LOSSES = {"nonsaturating": _ns_g, "lsgan": _ls_g, "hinge": _hinge_g}
 
 
 @dataclass(frozen=True)
@@ -64,14 +35,17 @@ class AdversarialLoss:
     kind           d_loss(r, f)                             g_loss(f)
     ============== ======================================== ===========================
     nonsaturating  mean softplus(-r) + mean softplus(f)     mean softplus(-f)
-    lsgan          0.5 mean (r - 1)^2 + 0.5 mean f^2        0.5 mean (f - 1)^2
+    lsgan          0.5 mean (r - 1)^2 + 0.5 mean f^2        mean (f - 1)^2
     hinge          mean relu(1 - r) + mean relu(1 + f)      -mean f
     ============== ======================================== ===========================
 
     ``nonsaturating`` is the reference's loss (binary cross-entropy on
     sigmoid(logit), G maximising log D(fake)); ``lsgan`` is the least-squares
-    GAN with 0/1 targets (Mao et al., 2017); ``hinge`` is the hinge loss used
-    with spectral normalisation (Miyato et al., 2018).
+    GAN with 0/1 targets (Mao et al., 2017), D's objective halved as in
+    CycleGAN; ``hinge`` is the hinge loss used with spectral normalisation
+    (Miyato et al., 2018). The formulas are :mod:`gan_zoo.losses`' (one
+    implementation for both packages); this class adds the checks on shapes
+    that the inpainting training relies on.
 
     Parameters
     ----------
@@ -115,7 +89,7 @@ class AdversarialLoss:
                 f"fake_logits shape {tuple(fake_logits.shape)} does not match real_logits shape "
                 f"{tuple(real_logits.shape)} after the batch dimension"
             )
-        return _D_LOSSES[self.kind](real_logits, fake_logits)
+        return adversarial.d_loss(self.kind, real_logits, fake_logits)
 
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         """Generator loss: fakes towards "real".
@@ -130,7 +104,7 @@ class AdversarialLoss:
         torch.Tensor, float scalar
         """
         _check_logits(fake_logits, "fake_logits")
-        return _G_LOSSES[self.kind](fake_logits)
+        return adversarial.g_loss(self.kind, fake_logits)
 
 
 def mode_seeking_loss(
