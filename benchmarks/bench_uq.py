@@ -80,6 +80,9 @@ class _RepeatedCondition(torch.nn.Module):
     def sample_z(self, n, generator=None, device=None):
         return self.inner.sample_z(n, generator=generator, device=device)
 
+    def generate(self, z, cond):
+        return self.inner.generate(z, cond)
+
     def generate_grouped(self, z, cond):
         w, s = z.shape[:2]
         fills = self.inner.generate(z.reshape(w * s, -1), cond.repeat_interleave(s, dim=0))
