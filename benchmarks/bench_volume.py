@@ -67,7 +67,7 @@ elif mode == "zarr":
     worker_peak = None
 else:
     import distributed
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster, \\
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as cluster, \\
             distributed.Client(cluster) as client:
         result = inpaint_volume(f"{store}/volume", f"{store}/mask", model, n_samples=samples, seed=0, out=out,
                                 scheduler=client)

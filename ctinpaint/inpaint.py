@@ -600,7 +600,8 @@ def _client_for(scheduler, distributed):
 
 @contextlib.contextmanager
 def _local_client(n_workers: int, distributed):
-    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    # ":0": any free port for the dashboard (a fixed one clashes with other clusters on the machine).
+    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0")
     with cluster, distributed.Client(cluster) as client:
         yield client
 
