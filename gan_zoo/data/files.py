@@ -90,12 +90,6 @@ class ImageFiles:
 
     def batches(self, batch_size: int, *, seed: int, shuffle: bool = True) -> ResumableBatches:
         """Endless, resumable batches decoded on the fly; the order is :meth:`ImageData.batches`' order."""
-        batch_size = _check_int(batch_size, "batch_size", minimum=1)
-        seed = _check_int(seed, "seed", minimum=0)
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
-        if len(self) == 0:
-            raise ValueError("batches: the data set is empty")
         take = _batch_indices(len(self), batch_size, seed, shuffle)
 
         def start(first: int) -> Iterator:

@@ -133,12 +133,6 @@ class ImageData:
             Yields ``(images, labels)``, or ``images`` alone when unlabelled;
             images float32 (batch_size, C, H, W), labels as in ``self.labels``.
         """
-        batch_size = _check_int(batch_size, "batch_size", minimum=1)
-        seed = _check_int(seed, "seed", minimum=0)
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
-        if len(self) == 0:
-            raise ValueError("batches: the data set is empty")
         take = _batch_indices(len(self), batch_size, seed, shuffle)
 
         def start(first: int) -> Iterator:
@@ -242,8 +236,17 @@ def images_from_uint8(array: np.ndarray) -> torch.Tensor:
     return images.div_(127.5).sub_(1.0).clamp_(-1.0, 1.0)
 
 
-def _batch_indices(n: int, batch_size: int, seed: int, shuffle: bool):
-    """Indices of batch k in the endless concatenation of per-epoch orders."""
+def _batch_indices(n: int, batch_size, seed, shuffle):
+    """Indices of batch k in the endless concatenation of per-epoch orders.
+
+    Checks the arguments of a ``batches`` method (``n`` is the data set's size).
+    """
+    batch_size = _check_int(batch_size, "batch_size", minimum=1)
+    seed = _check_int(seed, "seed", minimum=0)
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be a bool, got {type(shuffle).__name__}")
+    if n == 0:
+        raise ValueError("batches: the data set is empty")
     cache: dict[int, np.ndarray] = {}
 
     def order(epoch: int) -> np.ndarray:
