@@ -17,15 +17,7 @@ import json
 import torch
 
 import gan_zoo
-from gan_zoo.data import load_dataset
-
-
-def thin_bold(spec: str, **options):
-    try:
-        return load_dataset(f"thin-bold:{spec}", **options)
-    except ValueError as exc:
-        print(f"{spec} not available ({exc}); using scikit-learn's digits")
-        return load_dataset("thin-bold:digits", split=options.get("split", "train"))
+from _digits import digits  # examples/_digits.py, beside this script
 
 
 def main():
@@ -35,8 +27,8 @@ def main():
     parser.add_argument("--mnist", default="mnist", help="source of the digits: mnist or mnist:PATH")
     args = parser.parse_args()
 
-    train = thin_bold(args.mnist, split="train", limit=10_000)
-    test = thin_bold(args.mnist, split="test")
+    train = digits(args.mnist, kind="thin-bold", split="train", limit=10_000)
+    test = digits(args.mnist, kind="thin-bold", split="test")
     model = gan_zoo.build("cyclegan", seed=0, image_size=28, channels=1, width=16, n_blocks=3, d_width=16, d_layers=2)
     gan_zoo.train(model, train, steps=args.steps, batch_size=8, out=args.out, preview_every=200)
     a = test[0].images[:16]

@@ -14,15 +14,7 @@ import argparse
 import json
 
 import gan_zoo
-from gan_zoo.data import load_dataset
-
-
-def digits(spec: str, **options):
-    try:
-        return load_dataset(spec, **options)
-    except ValueError as exc:
-        print(f"{spec} not available ({exc}); using scikit-learn's digits")
-        return load_dataset("digits", split=options.get("split", "train"))
+from _digits import digits  # examples/_digits.py, beside this script
 
 
 def main():

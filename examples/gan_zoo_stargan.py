@@ -15,15 +15,7 @@ import argparse
 import json
 
 import gan_zoo
-from gan_zoo.data import load_dataset
-
-
-def styles(spec: str, **options):
-    try:
-        return load_dataset(f"digit-domains:{spec}", **options)
-    except ValueError as exc:
-        print(f"{spec} not available ({exc}); using scikit-learn's digits")
-        return load_dataset("digit-domains:digits", split=options.get("split", "train"))
+from _digits import digits  # examples/_digits.py, beside this script
 
 
 def main():
@@ -33,8 +25,8 @@ def main():
     parser.add_argument("--mnist", default="mnist", help="source of the digits: mnist or mnist:PATH")
     args = parser.parse_args()
 
-    train = styles(args.mnist, split="train", limit=10_000)
-    test = styles(args.mnist, split="test")
+    train = digits(args.mnist, kind="digit-domains", split="train", limit=10_000)
+    test = digits(args.mnist, kind="digit-domains", split="test")
     model = gan_zoo.build(
         "stargan", seed=0, image_size=28, channels=1, labels="domain", c_dim=len(train.domain_names),
         domain_names=train.domain_names, width=16, n_blocks=3, d_width=32, d_layers=2,
