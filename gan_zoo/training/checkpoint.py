@@ -169,10 +169,12 @@ def save_checkpoint(directory, name: str, *, tensors: Mapping[str, torch.Tensor]
     json_path = directory / f"{name}.json"
     _atomic_write(json_path, text.encode("utf-8"))
 
-    # The new JSON is committed; weights of older versions of this checkpoint are now garbage.
+    # The new JSON is committed; weights of older versions of this checkpoint are now garbage,
+    # and so are temporary files of this checkpoint that a killed writer left behind.
     stale = _weights_pattern(name)
+    torn = _temporary_pattern(name)
     for entry in directory.iterdir():
-        if entry.name != weights_name and stale.fullmatch(entry.name):
+        if entry.name != weights_name and (stale.fullmatch(entry.name) or torn.fullmatch(entry.name)):
             with contextlib.suppress(OSError):
                 entry.unlink()
     return json_path
@@ -247,6 +249,11 @@ def _check_name(name) -> None:
 
 def _weights_pattern(name: str) -> re.Pattern:
     return re.compile(re.escape(name) + r"\.[0-9a-f]{16}\.safetensors")
+
+
+def _temporary_pattern(name: str) -> re.Pattern:
+    """Names :func:`_atomic_write` gives the temporary files of checkpoint ``name``."""
+    return re.compile(r"\." + re.escape(name) + r"\.(?:[0-9a-f]{16}\.safetensors|json)\.[A-Za-z0-9_]+\.tmp")
 
 
 def _check_json_value(value, path: str) -> None:

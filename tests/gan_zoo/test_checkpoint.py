@@ -111,6 +111,20 @@ def test_saving_again_replaces_old_weights_but_not_other_checkpoints(tmp_path):
     assert torch.equal(load_checkpoint(tmp_path, "best")[0]["w"], torch.zeros(2))
 
 
+def test_saving_removes_what_a_killed_write_of_that_checkpoint_left(tmp_path):
+    save_checkpoint(tmp_path, "latest", tensors={"w": torch.zeros(2)}, meta={})
+    # What a writer killed inside _atomic_write leaves: mkstemp's names for the weights and the JSON.
+    torn = [".latest.0123456789abcdef.safetensors.1vxe28wk.tmp", ".latest.json.k2_9ab0c.tmp"]
+    kept = [".best.0123456789abcdef.safetensors.1vxe28wk.tmp", "latest.json.tmp", "notes.tmp"]
+    for n in torn + kept:
+        (tmp_path / n).write_bytes(b"torn")
+    save_checkpoint(tmp_path, "latest", tensors={"w": torch.ones(2)}, meta={})
+    names = {p.name for p in tmp_path.iterdir()}
+    assert not names & set(torn)
+    assert set(kept) <= names  # another checkpoint's, or not a name the writer makes
+    assert torch.equal(load_checkpoint(tmp_path, "latest")[0]["w"], torch.ones(2))
+
+
 def test_tied_tensors_are_stored(tmp_path):
     weight = torch.randn(4, 4)
     save_checkpoint(tmp_path, "ck", tensors={"a": weight, "b": weight, "half": weight[:2]}, meta={})
