@@ -25,6 +25,7 @@ is taken by rank 0 and broadcast, and every rank resumes from the same
 
 from __future__ import annotations
 
+import atexit
 import os
 
 import torch
@@ -78,7 +79,17 @@ def init_distributed(device: str | torch.device = "auto") -> bool:
             )
         torch.cuda.set_device(local)
     dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", init_method="env://")
+    # A process that exits with its group alive can abort in the backend's threads at
+    # interpreter shutdown ("terminate called without an active exception" from gloo).
+    atexit.register(_destroy_process_group)
     return True
+
+
+def _destroy_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def rank_and_world() -> tuple[int, int]:
