@@ -154,6 +154,8 @@ def harmonic_baseline(test, loaded, hole_shape: str, args) -> dict:
 
 def table(rows: list[dict]) -> str:
     """Markdown table of the rows (square holes first)."""
+    from ctinpaint.evaluate import is_spread_metric
+
     header = ["variant", "holes", *[label for _, label, _ in COLUMNS], "std ×"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for hole_shape in ("square", "random"):
@@ -163,7 +165,7 @@ def table(rows: list[dict]) -> str:
             cells = [row["variant"], hole_shape]
             for key, _, fmt in COLUMNS:
                 value = row.get(key)
-                is_baseline = row["variant"] in ("biharmonic", "harmonic interpolation") and "coverage" in key
+                is_baseline = row["variant"] in ("biharmonic", "harmonic interpolation") and is_spread_metric(key)
                 cells.append("—" if value is None or is_baseline or not np.isfinite(value) else fmt.format(value))
             scale = row.get("std_scale")
             cells.append("—" if scale is None else f"{scale:.2f}")

@@ -194,7 +194,7 @@ def _panel_rows(report, plane_shape, patch, hole, k):
 
 
 def _artifact_table(gan: dict, biharmonic: dict, n: int, n_samples: int) -> str:
-    from .evaluate import _is_uncertainty
+    from .evaluate import is_spread_metric
 
     lines = [f"{n} artifact regions (connected per slice), scored against the truth (network units, intensity range = 1):",
              f"{'metric':<22}{'GAN (mean of ' + str(n_samples) + ')':>22}{'biharmonic':>14}"]
@@ -204,7 +204,7 @@ def _artifact_table(gan: dict, biharmonic: dict, n: int, n_samples: int) -> str:
         cells = []
         for values in (gan, biharmonic):
             v = values.get(key, float("nan"))
-            if values is biharmonic and _is_uncertainty(key):
+            if values is biharmonic and is_spread_metric(key):
                 v = None  # a point estimate has no spread to check
             cells.append("—" if v is None or not np.isfinite(v) else (f"{100 * v:.1f}%" if fmt == "pct" else fmt.format(v)))
         lines.append(f"{key:<22}{cells[0]:>22}{cells[1]:>14}")

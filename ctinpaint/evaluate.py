@@ -332,7 +332,7 @@ class Evaluation:
             label, fmt, ideal = _ROWS.get(key, (key, "{:.4g}", None))
             # Biharmonic is a point estimate: its coverages (exact hits) and zero std say
             # nothing to a reader of the table, so its uncertainty rows are left blank.
-            cells = [None if name == "biharmonic" and _is_uncertainty(key) else d.get(key) for name, d in columns.items()]
+            cells = [None if name == "biharmonic" and is_spread_metric(key) else d.get(key) for name, d in columns.items()]
             rows.append([label, *(_format(v, fmt) for v in cells), _format(ideal, fmt)])
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines = []
@@ -347,8 +347,17 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def _is_uncertainty(key: str) -> bool:
-    """Whether a metric describes the spread of a fill rather than the fill itself."""
+def is_spread_metric(key: str) -> bool:
+    """Whether a metric describes the spread of a fill rather than the fill itself.
+
+    Such metrics say nothing for a point estimate (biharmonic), whose rows in
+    tables are left blank.
+
+    Examples
+    --------
+    >>> is_spread_metric("coverage_2sigma"), is_spread_metric("psnr")
+    (True, False)
+    """
     return key.startswith(("coverage_", "raw_")) or key in ("interval_coverage", "std_error_corr", "mean_std")
 
 

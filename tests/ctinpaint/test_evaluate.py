@@ -487,3 +487,11 @@ def test_evaluate_model_with_a_calibration_reports_both_spreads():
     assert "uncalibrated" in cal.table()
     with pytest.raises(TypeError, match="calibration"):
         evaluate_model(model, vol, calibration={"std_scale": 2.0}, **common)
+
+
+def test_is_spread_metric_names_the_uncertainty_metrics():
+    from ctinpaint.evaluate import is_spread_metric
+
+    spread = {"coverage_1sigma", "coverage_2sigma", "interval_coverage", "std_error_corr", "mean_std"}
+    assert {k for k in METRICS if is_spread_metric(k)} == spread
+    assert is_spread_metric("raw_coverage_1sigma") and not is_spread_metric("texture_ratio")
