@@ -88,21 +88,29 @@ def check_shapes_match(shape_a, shape_b, *, name_a: str, name_b: str) -> None:
         raise ValueError(f"{name_b} shape {tuple(shape_b)} does not match {name_a} shape {tuple(shape_a)}")
 
 
-def check_window_stack(value, *, name: str, shape=None, mask: bool = False, square: bool = True) -> np.ndarray:
+def check_window_stack(value, *, name: str, shape=None, mask: bool = False, square: bool = True, channels: int = 1) -> np.ndarray:
     """A stack of 2D windows given as (N, H, W) or (N, 1, H, W), as an (N, H, W) array.
 
     Returns a view where possible (never modifies ``value``); masks come back
     as bool (nonzero = True). ``shape`` is the (N, H, W) the stack must have,
-    e.g. that of the windows it goes with; ``square`` requires H == W.
+    e.g. that of the windows it goes with; ``square`` requires H == W. With
+    ``channels`` K > 1 the stack must be (N, K, H, W) and keeps that shape.
     """
     if value is None:
         raise TypeError(f"{name}: expected an array, got None")
     arr = np.asarray(value)
-    if arr.ndim == 4 and arr.shape[1] == 1:
+    if channels == 1 and arr.ndim == 4 and arr.shape[1] == 1:
         arr = arr[:, 0]
+    elif channels > 1 and arr.ndim == 4 and arr.shape[1] == channels:
+        arr = arr.reshape(-1, *arr.shape[2:])  # checked as N * K planes, reshaped back below
+    elif channels > 1:
+        arr = arr[None, None]  # any other shape is refused below
     if arr.ndim != 3 or (square and arr.shape[1] != arr.shape[2]):
-        kind = "(N, P, P) or (N, 1, P, P)" if square else "(N, H, W) or (N, 1, H, W)"
+        kind = "P, P" if square else "H, W"
+        kind = f"(N, {kind}) or (N, 1, {kind})" if channels == 1 else f"(N, {channels}, {kind})"
         raise ValueError(f"{name}: expected shape {kind}, got {np.shape(value)}")
+    if channels > 1:
+        arr = arr.reshape(-1, channels, *arr.shape[1:])
     if shape is not None and arr.shape != tuple(shape):
         raise ValueError(f"{name}: shape {np.shape(value)} does not match the shape {tuple(shape)} of the windows")
     if mask:

@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--moments", type=float, default=1.0,
                    help="weight of the moment-reconstruction loss that trains the mean fill and its spread (default: 1.0; 0 = pure GAN)")
     p.add_argument("--holes", default="random", choices=("square", "random"), help="training hole shapes (default: random)")
+    p.add_argument("--context", type=int, default=0, metavar="K",
+                   help="also show the networks K neighbouring slices on each side (2.5D; use for real 3D volumes, "
+                        "not for stacks of unrelated slices; default: 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_run_train)
@@ -257,10 +260,10 @@ def _run_info(args) -> int:
     return 0
 
 
-def _model_config(preset):
+def _model_config(preset, context=0):
     from .models import DEFAULT_PRESET, config_for
 
-    return config_for(preset or DEFAULT_PRESET)
+    return config_for(preset or DEFAULT_PRESET, context=context)
 
 
 def _run_train(args) -> int:
@@ -275,7 +278,8 @@ def _run_train(args) -> int:
 
     volume = open_volume(args.volume, key=args.key, name="volume")
     mask = None if args.mask is None else open_mask(args.mask, key=args.mask_key, shape=volume.shape)
-    result = train_model(volume, args.out, mask=mask, model_config=_model_config(args.preset), config=config)
+    model_config = _model_config(args.preset, args.context)
+    result = train_model(volume, args.out, mask=mask, model_config=model_config, config=config)
     import torch.distributed as dist
 
     # Under torchrun every process trains; rank 0 wrote the model and reports.

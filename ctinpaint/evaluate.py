@@ -374,6 +374,7 @@ def evaluate_model(
     exclude=None,
     axes=(0,),
     calibration=None,
+    hole_depth=None,
 ) -> Evaluation:
     """Evaluate a model on held-out holes with known truth, next to the biharmonic baseline.
 
@@ -412,6 +413,12 @@ def evaluate_model(
         :func:`~ctinpaint.inpaint.inpaint_volume` does with a model's
         calibration); default: the raw sample spread. With it, the coverages
         of the raw spread are reported too (``raw_coverage_1sigma``, ...).
+    hole_depth : int, optional
+        For a model with 2.5D context: neighbouring slices on each side that
+        the hole also covers (0: the hole is in one slice and the neighbours
+        are known there; >= the model's context: the neighbours are hidden
+        too, as for an artifact through several slices). None: the random mix
+        training uses. Ignored without context.
 
     Returns
     -------
@@ -445,6 +452,7 @@ def evaluate_model(
         # PSNR and SSIM use a data range of 1: the windows must be in network units.
         raise TypeError(f"intensity must be an IntensityMapping, got {type(intensity).__name__}")
     patch, hole = int(model.config.patch), int(model.config.hole)
+    context = int(getattr(model.config, "context", 0))
 
     sampler = PatchSampler(
         volume,
@@ -457,21 +465,24 @@ def evaluate_model(
         seed=seed,
         intensity=intensity,
         exclude=exclude,
+        context=context,
+        hole_depth=hole_depth,
     )
     batch = sampler.take(n_holes)
-    truth = np.asarray(batch.x, dtype=np.float32)[:, 0]
-    unknown = np.asarray(batch.hole)[:, 0] >= 0.5
+    windows = np.asarray(batch.x, dtype=np.float32)
+    masks = np.asarray(batch.hole) >= 0.5
+    truth, unknown = windows[:, context], masks[:, context]
 
     from .sampling import draw_fills, sample_fills
 
-    stats = sample_fills(model, truth, unknown, n_samples=n_samples, quantiles=INTERVAL_QUANTILES, seed=seed)
+    stats = sample_fills(model, windows, masks, n_samples=n_samples, quantiles=INTERVAL_QUANTILES, seed=seed)
     raw = None
     if calibration is not None:
         raw = hole_metrics(
             truth, stats.mean, stats.std, stats.filled, low=stats.quantiles[0], high=stats.quantiles[1], hole=hole
         )
         stats = calibration.apply(stats)
-    single = draw_fills(model, truth, unknown, seed=seed + 1)
+    single = draw_fills(model, windows, masks, seed=seed + 1)
     gan = hole_metrics(
         truth,
         stats.mean,

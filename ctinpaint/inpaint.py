@@ -220,6 +220,7 @@ def inpaint_volume(
             f"volume: slices along axis {axis} are {plane[0]}x{plane[1]}, smaller than the model's {P}x{P} window"
         )
     depth = vol.shape[axis]
+    context = model.model.config.context
     if slab is None:
         slab = min(16, max(vol.chunks[axis]))
     slab = check_int(slab, name="slab", minimum=1)
@@ -267,13 +268,15 @@ def inpaint_volume(
         if store is not None and store.done(index):
             return store.rows(index)
         stop = min(depth, start + slab)
+        # A model with 2.5D context also reads `context` slices on each side of the slab.
+        lo, hi = max(0, start - context), min(depth, stop + context)
         sel = [slice(None)] * 3
-        sel[axis] = slice(start, stop)
+        sel[axis] = slice(lo, hi)
         planes = np.moveaxis(np.asarray(vol_slabs[tuple(sel)].compute(scheduler=read_with)), axis, 0)
         masks = np.moveaxis(np.asarray(msk_slabs[tuple(sel)].compute(scheduler=read_with)), axis, 0)
         net = local_model if local_model is not None else _worker_model(model_ref)
-        result = _inpaint_planes(planes, masks, net, start=start, axis=axis, n_samples=n_samples,
-                                 quantiles=qs, batch=batch, seed=seed, nan_policy=nan_policy)
+        result = _inpaint_planes(planes, masks, net, start=start, halo=(start - lo, hi - stop), axis=axis,
+                                 n_samples=n_samples, quantiles=qs, batch=batch, seed=seed, nan_policy=nan_policy)
         if store is not None:
             store.write(index, start, stop, result)
             return result.rows
@@ -325,13 +328,22 @@ class _SlabResult:
     rows: list
 
 
-def _inpaint_planes(planes, masks, model, *, start, axis, n_samples, quantiles, batch, seed, nan_policy) -> _SlabResult:
-    """Fill every artifact in a stack of planes ``(k, H, W)``; planes along ``axis`` start at ``start``."""
+def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, quantiles, batch, seed, nan_policy) -> _SlabResult:
+    """Fill every artifact in a stack of planes ``(k, H, W)``; planes along ``axis`` start at ``start``.
+
+    ``planes`` and ``masks`` hold ``halo = (before, after)`` more planes on each
+    side, read only as the neighbouring slices of a model with 2.5D context.
+    Neighbours are given as read (their artifacts unknown, never their fills),
+    so a slab's result does not depend on how the volume is cut into slabs.
+    """
     from .artifacts import find_artifacts, windows_for
 
     net, intensity = model.model, model.intensity
-    P, L = net.config.patch, net.config.hole
+    P, L, context = net.config.patch, net.config.hole, net.config.context
     o = (P - L) // 2
+    before, after = halo
+    all_planes, all_masks = planes, masks
+    planes, masks = planes[before : len(planes) - after], masks[before : len(masks) - after]
     unknown_all = masks != 0
     if planes.dtype.kind == "f":
         bad = ~np.isfinite(planes)
@@ -355,6 +367,7 @@ def _inpaint_planes(planes, masks, model, *, start, axis, n_samples, quantiles, 
     for k in {a.slice for a in artifacts}:
         work[k] = np.pad(intensity.to_network(np.where(unknown_all[k], 0, planes[k])), o)
         known[k] = np.pad(~unknown_all[k], o, constant_values=False)
+    neighbours = _NeighbourPlanes(all_planes, all_masks, before, context, intensity, o)
     jobs = []  # (artifact, windows)
     for a in artifacts:
         windows = windows_for(a, masks[a.slice], patch=P, hole=L)
@@ -362,8 +375,8 @@ def _inpaint_planes(planes, masks, model, *, start, axis, n_samples, quantiles, 
             "axis": axis, "slice": start + a.slice, "r0": a.bbox[0], "c0": a.bbox[1], "r1": a.bbox[2], "c1": a.bbox[3],
             "pixels": a.pixels, "windows": len(windows), "mean_std": 0.0, "max_std": 0.0, "status": "filled",
         }
-        context = sum(int((~w.unknown).sum()) for w in windows)
-        if context == 0:
+        known_pixels = sum(int((~w.unknown).sum()) for w in windows)
+        if known_pixels == 0:
             row["status"] = "refused: no known pixel around the artifact (it covers every window)"
             row["windows"] = 0
             windows = []
@@ -385,8 +398,14 @@ def _inpaint_planes(planes, masks, model, *, start, axis, n_samples, quantiles, 
             fill_box = w.fill[w.hole_origin[0] : w.hole_origin[0] + L, w.hole_origin[1] : w.hole_origin[1] + L]
             fill = np.zeros((P, P), bool)
             fill[o : o + L, o : o + L] = fill_box
-            batch_windows.append(work[a.slice][region])
-            batch_masks.append(~known[a.slice][region])  # includes fill: not filled yet
+            if context:
+                values, hidden = neighbours.window(a.slice, region)
+                values[context], hidden[context] = work[a.slice][region], ~known[a.slice][region]
+                batch_windows.append(values)
+                batch_masks.append(hidden)
+            else:
+                batch_windows.append(work[a.slice][region])
+                batch_masks.append(~known[a.slice][region])  # includes fill: not filled yet
             batch_fill.append(fill)
             batch_place.append((a, r0 - o, c0 - o, row))
             batch_seeds.append(_window_seed(seed, axis, start + a.slice, a.bbox, r))
@@ -417,6 +436,40 @@ def _inpaint_planes(planes, masks, model, *, start, axis, n_samples, quantiles, 
         total = row.pop("_sum", 0.0)
         row["mean_std"] = total / n if n else 0.0
     return _SlabResult(planes=out, std=std, quantiles=qplanes, rows=rows)
+
+
+class _NeighbourPlanes:
+    """The neighbouring slices of a model with 2.5D context, in network units, padded like the work planes."""
+
+    def __init__(self, planes, masks, before: int, context: int, intensity, pad: int):
+        self._planes, self._masks = planes, masks
+        self._before, self._context, self._intensity, self._pad = before, context, intensity, pad
+        self._cache = {}
+
+    def _plane(self, index: int):
+        """(values, unknown) of plane ``index`` of the extended stack; None outside the volume."""
+        if not 0 <= index < len(self._planes):
+            return None
+        if index not in self._cache:
+            plane = self._planes[index]
+            unknown = self._masks[index] != 0
+            if plane.dtype.kind == "f":
+                unknown = unknown | ~np.isfinite(plane)
+            values = self._intensity.to_network(np.where(unknown, 0, plane))
+            self._cache[index] = (np.pad(values, self._pad), np.pad(unknown, self._pad, constant_values=True))
+        return self._cache[index]
+
+    def window(self, k: int, region) -> tuple[np.ndarray, np.ndarray]:
+        """Values float32 and unknown bool, both (2 context + 1, P, P), around plane ``k`` of the slab."""
+        c = self._context
+        P = region[0].stop - region[0].start
+        values = np.zeros((2 * c + 1, P, P), np.float32)
+        unknown = np.ones((2 * c + 1, P, P), bool)
+        for j, offset in enumerate(range(-c, c + 1)):
+            plane = self._plane(self._before + k + offset) if offset else None
+            if plane is not None:
+                values[j], unknown[j] = plane[0][region], plane[1][region]
+        return values, unknown
 
 
 def _window_seed(seed: int, axis: int, index: int, bbox, order: int) -> int:

@@ -74,6 +74,10 @@ _SEED_COND_CHANNELS = 3
 # coarse spatial noise map computed from z (the fine map has one channel).
 _STYLE_DIM = 64
 _COARSE_NOISE_CHANNELS = 4
+# Neighbouring slices on each side a window may carry (17 slices in all).
+_MAX_CONTEXT = 8
+# Keys model.json may lack: fields added after the first model files were written.
+_OPTIONAL_KEYS = ("context",)
 # GroupNorm groups; every unet channel count is a multiple of 4 (width % 4 == 0).
 _GROUPS = 4
 _LEAKY_SLOPE = 0.2
@@ -102,6 +106,13 @@ class ModelConfig:
         widths). ``unet``: a multiple of 4; C uses width, 2 width, 4 width
         channels, G 2 width and width, D width, 2 width, 4 width; C's
         output (the conditioning) has width channels.
+    context : int
+        Neighbouring slices on each side of the filled one that C and D also
+        see (2.5D conditioning): windows then have ``2 context + 1`` channels,
+        the slices ``s - context ... s + context`` in order, and the fill goes
+        into the centre one. Real artifacts rarely cover the same pixels in the
+        next slice, so the neighbours show what the hole hides. 0 (default):
+        one slice. ``seed``: 0 only; others: 0 to 8.
 
     Raises
     ------
@@ -125,6 +136,7 @@ class ModelConfig:
     hole: int = 18
     z_dim: int = 200
     width: int = _SEED_WIDTH
+    context: int = 0
 
     def __post_init__(self):
         if not isinstance(self.preset, str):
@@ -132,6 +144,7 @@ class ModelConfig:
         check_choice(self.preset, PRESET_NAMES, name="preset")
         for name in ("patch", "hole", "z_dim", "width"):
             object.__setattr__(self, name, check_int(getattr(self, name), name=name, minimum=1))
+        object.__setattr__(self, "context", check_int(self.context, name="context", minimum=0, maximum=_MAX_CONTEXT))
         if self.preset == "seed":
             self._check_seed()
         else:
@@ -144,6 +157,8 @@ class ModelConfig:
             raise ValueError(f"hole must be {_SEED_HOLE} for the seed preset (its generator stack is fixed), got {self.hole}")
         if self.width != _SEED_WIDTH:
             raise ValueError(f"width must be {_SEED_WIDTH} for the seed preset (the reference's layer widths), got {self.width}")
+        if self.context:
+            raise ValueError(f"context must be 0 for the seed preset (the reference sees one slice), got {self.context}")
 
     def _check_unet(self):
         if self.patch < 8:
@@ -158,6 +173,11 @@ class ModelConfig:
         """Offset ``o = (patch - hole) // 2`` of the central box in both axes."""
         return (self.patch - self.hole) // 2
 
+    @property
+    def channels(self) -> int:
+        """Slices per window, ``2 context + 1``; the filled one is channel ``context``."""
+        return 2 * self.context + 1
+
     def to_dict(self) -> dict:
         """JSON-serialisable form; inverse of :meth:`from_dict`."""
         return asdict(self)
@@ -169,7 +189,8 @@ class ModelConfig:
         Parameters
         ----------
         data : dict
-            Exactly the fields of :class:`ModelConfig`.
+            The fields of :class:`ModelConfig`; ``context`` may be missing
+        (models written before 2.5D conditioning existed see one slice).
 
         Returns
         -------
@@ -197,7 +218,7 @@ class ModelConfig:
             if key not in names:
                 raise ValueError(f"model config: unknown key {key!r}")
         for name in names:
-            if name not in data:
+            if name not in data and name not in _OPTIONAL_KEYS:
                 raise ValueError(f"model config: missing key {name!r}")
         try:
             return cls(**data)
@@ -497,6 +518,62 @@ def harmonic_fill(y: torch.Tensor, hole: torch.Tensor, *, iterations: int = _PRI
     return torch.where(unknown, u, y)
 
 
+def slice_guided_fill(y: torch.Tensor, hole: torch.Tensor, *, iterations: int = _PRIOR_ITERATIONS) -> torch.Tensor:
+    """Fill the centre slice of each window from its nearest neighbouring slices.
+
+    The classical inter-slice fill. Each adjacent slice ``n`` gives one
+    estimate: ``n`` plus the harmonic interpolation of the centre's difference
+    to ``n`` from the hole's border, so the fill follows the neighbour's
+    structure and meets the centre's known pixels without a step (where ``n``
+    is itself unknown it is first filled harmonically). Each pixel takes the
+    mean of the estimates whose neighbour is known there (of both where
+    neither is). With no neighbour known anywhere this is exactly
+    :func:`harmonic_fill` of the centre slice.
+
+    Parameters
+    ----------
+    y : torch.Tensor, float (B, K, H, W)
+        Windows of K = 2 c + 1 slices (K odd), the filled one at channel c;
+        values at unknown pixels are ignored.
+    hole : torch.Tensor, float (B, K, H, W)
+        >= 0.5 where unknown, in any slice.
+    iterations : int, default 64
+        Conjugate-gradient iterations of each harmonic solve.
+
+    Returns
+    -------
+    torch.Tensor, float (B, 1, H, W)
+        The centre slice with every unknown pixel replaced (known pixels bit for bit).
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.rand(1, 1, 16, 16).repeat(1, 3, 1, 1) + torch.tensor([0.0, 0.1, 0.2]).view(1, 3, 1, 1)
+    >>> hole = torch.zeros_like(x)
+    >>> hole[:, 1, 4:12, 4:12] = 1                  # the hole is only in the centre slice
+    >>> fill = slice_guided_fill(x * (1 - hole), hole)
+    >>> bool(torch.allclose(fill, x[:, 1:2], atol=1e-4))  # neighbours with an offset: exact
+    True
+    """
+    K = y.shape[1]
+    c = K // 2
+    centre, centre_hole = y[:, c : c + 1], hole[:, c : c + 1]
+    if K == 1:
+        return harmonic_fill(centre, centre_hole, iterations=iterations)
+    B = y.shape[0]
+    # The two neighbours as one batch of 2B single-slice windows (neighbour-major).
+    near = torch.cat([y[:, c - 1 : c], y[:, c + 1 : c + 2]])
+    near_hole = torch.cat([hole[:, c - 1 : c], hole[:, c + 1 : c + 2]])
+    guide = harmonic_fill(near, near_hole, iterations=iterations)
+    centres, holes = centre.repeat(2, 1, 1, 1), centre_hole.repeat(2, 1, 1, 1)
+    diff = harmonic_fill(torch.where(holes >= 0.5, 0, centres - guide), holes, iterations=iterations)
+    estimates = (guide + diff).view(2, B, *centre.shape[1:])
+    weight = (near_hole < 0.5).to(y.dtype).view(2, B, *centre.shape[1:])
+    weight = torch.where(weight.sum(dim=0, keepdim=True) > 0, weight, 1)
+    fill = (weight * estimates).sum(dim=0) / weight.sum(dim=0)
+    return torch.where(centre_hole >= 0.5, fill, centre)
+
+
 class UNetConditioner(nn.Module):
     """U-Net conditioning network C (``unet`` preset).
 
@@ -516,21 +593,27 @@ class UNetConditioner(nn.Module):
     config : ModelConfig
         A ``unet`` config.
 
+    With ``context`` neighbouring slices, the encoder's first layer takes
+    every slice and its mask (``2 (2 context + 1)`` channels, plus the prior):
+    the U-Net then learns how far to trust each neighbour from the pixels
+    around the hole, where all slices are known.
+
     Notes
     -----
-    ``forward(y, hole)`` takes float (B, 1, P, P) tensors and returns
-    (B, width, l, l). Shapes are not checked here; use
-    :meth:`InpaintingGAN.condition`.
+    ``forward(y, hole)`` takes float (B, 2 context + 1, P, P) tensors and
+    returns (B, width, l, l) (one more channel with the prior). Shapes are not
+    checked here; use :meth:`InpaintingGAN.condition`.
     """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         w = config.width
+        self._centre = config.context
         self._prior = config.preset == "harmonic"
         # With the prior, its logit rides along as one extra conditioning channel for G.
         self.out_channels = w + self._prior
         self._crop = (config.offset, config.hole)
-        self.enc1 = nn.Sequential(_conv_block(2 + self._prior, w), _conv_block(w, w))
+        self.enc1 = nn.Sequential(_conv_block(2 * config.channels + self._prior, w), _conv_block(w, w))
         self.enc2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))
         self.enc3 = nn.Sequential(_conv_block(2 * w, 4 * w, 2), _conv_block(4 * w, 4 * w))
         self.context = nn.Linear(4 * w, 4 * w)
@@ -540,7 +623,7 @@ class UNetConditioner(nn.Module):
 
     def forward(self, y: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         if self._prior:
-            prior = harmonic_fill(y, hole)
+            prior = slice_guided_fill(y, hole)
             e1 = self.enc1(torch.cat([y, hole, prior], dim=1))
         else:
             e1 = self.enc1(torch.cat([y, hole], dim=1))
@@ -712,7 +795,9 @@ class PatchDiscriminator(nn.Module):
 
     Sees the patch and the mask as two channels: real and fake patches carry
     the same kind of mask, so the mask gives nothing away, but it tells D where
-    the generated pixels are. Layers: SN-Conv 2->w k3, SN-Conv w->2w k4 s2,
+    the generated pixels are. With ``context``, it sees every slice and its
+    mask, so a fill that does not continue the neighbouring slices is told
+    apart. Layers: SN-Conv 2->w k3, SN-Conv w->2w k4 s2,
     SN-Conv 2w->4w k4 s2 (LeakyReLU 0.2 after each), SN-Conv 4w->1 k3: one
     logit per location (8 x 8 at P = 32, each with a 20-pixel receptive field,
     about the size of the box). Spectral norm bounds D's Lipschitz constant,
@@ -725,15 +810,15 @@ class PatchDiscriminator(nn.Module):
 
     Notes
     -----
-    ``forward(x, hole)`` takes float (B, 1, P, P) tensors and returns
-    (B, 1, P/4, P/4) logits (sizes rounded as strided convolutions do).
+    ``forward(x, hole)`` takes float (B, 2 context + 1, P, P) tensors and
+    returns (B, 1, P/4, P/4) logits (sizes rounded as strided convolutions do).
     """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         w = config.width
         self.layers = nn.Sequential(
-            spectral_norm(nn.Conv2d(2, w, 3, 1, 1)),
+            spectral_norm(nn.Conv2d(2 * config.channels, w, 3, 1, 1)),
             nn.LeakyReLU(_LEAKY_SLOPE),
             spectral_norm(nn.Conv2d(w, 2 * w, 4, 2, 1)),
             nn.LeakyReLU(_LEAKY_SLOPE),
@@ -814,10 +899,11 @@ class InpaintingGAN(nn.Module):
 
         Parameters
         ----------
-        y : torch.Tensor, float (B, 1, P, P)
-            Cropped patches.
-        hole : torch.Tensor, float (B, 1, P, P)
-            1 where unknown, anywhere in the patch.
+        y : torch.Tensor, float (B, K, P, P)
+            Cropped patches; K = ``config.channels`` slices (1 without
+            context), the filled one at channel ``config.context``.
+        hole : torch.Tensor, float (B, K, P, P)
+            1 where unknown, anywhere in the patch and in any slice.
 
         Returns
         -------
@@ -907,24 +993,25 @@ class InpaintingGAN(nn.Module):
         return self.generator.forward_grouped(z, cond)
 
     def composite(self, y: torch.Tensor, hole: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
-        """Paste ``fill`` into the unknown pixels of the central box.
+        """Paste ``fill`` into the unknown pixels of the central box of the filled slice.
 
         Selection (``torch.where``), not blending: every known pixel of ``y``
         is returned bit for bit (``y * (1 - m) + f * m`` would turn -0.0 into
         +0.0 and propagate NaN/Inf from the fill). Unknown pixels outside the
         box are not this window's to fill; they keep ``y``'s value (normally
-        0). Gradients flow to ``fill`` only through the pasted pixels.
+        0), as do the neighbouring slices. Gradients flow to ``fill`` only
+        through the pasted pixels.
 
         Parameters
         ----------
-        y : torch.Tensor, float (B, 1, P, P)
-        hole : torch.Tensor, float (B, 1, P, P)
+        y : torch.Tensor, float (B, K, P, P)
+        hole : torch.Tensor, float (B, K, P, P)
             >= 0.5 where unknown.
         fill : torch.Tensor, float (B, 1, l, l)
 
         Returns
         -------
-        torch.Tensor, float (B, 1, P, P)
+        torch.Tensor, float (B, K, P, P)
             A new tensor (the result dtype of ``y`` and ``fill``).
 
         Examples
@@ -940,17 +1027,20 @@ class InpaintingGAN(nn.Module):
         l = self.config.hole
         if not isinstance(fill, torch.Tensor) or tuple(fill.shape) != (y.shape[0], 1, l, l):
             raise ValueError(f"fill must be a ({y.shape[0]}, 1, {l}, {l}) tensor to match y, got {_shape_of(fill)}")
-        P, o = self.config.patch, self.config.offset
+        P, o, c = self.config.patch, self.config.offset, self.config.context
         padded = F.pad(fill, (o, P - l - o, o, P - l - o))
-        return torch.where((hole >= 0.5) & self._box, padded, y)
+        if self.config.channels == 1:
+            return torch.where((hole >= 0.5) & self._box, padded, y)
+        centre = torch.where((hole[:, c : c + 1] >= 0.5) & self._box, padded, y[:, c : c + 1])
+        return torch.cat([y[:, :c], centre.to(y.dtype), y[:, c + 1 :]], dim=1)
 
     def discriminate(self, x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """D's logits for full patches (real ``x`` or composites).
 
         Parameters
         ----------
-        x : torch.Tensor, float (B, 1, P, P)
-        hole : torch.Tensor, float (B, 1, P, P)
+        x : torch.Tensor, float (B, K, P, P)
+        hole : torch.Tensor, float (B, K, P, P)
             The window's mask (used by the ``unet`` D, ignored by the ``seed`` D).
 
         Returns
@@ -1003,13 +1093,13 @@ class InpaintingGAN(nn.Module):
 
         Parameters
         ----------
-        y, hole : torch.Tensor, float (B, 1, P, P)
+        y, hole : torch.Tensor, float (B, K, P, P)
         z : torch.Tensor, float (B, z_dim), optional
             Default: fresh standard normal noise.
 
         Returns
         -------
-        torch.Tensor, float (B, 1, P, P)
+        torch.Tensor, float (B, K, P, P)
         """
         cond = self.condition(y, hole)
         if z is None:
@@ -1019,10 +1109,10 @@ class InpaintingGAN(nn.Module):
         return self.composite(y, hole, self.generate(z, cond))
 
     def _check_patches(self, a, name_a: str, b, name_b: str) -> None:
-        P = self.config.patch
+        P, K = self.config.patch, self.config.channels
         for t, name in ((a, name_a), (b, name_b)):
-            if not isinstance(t, torch.Tensor) or t.ndim != 4 or tuple(t.shape[1:]) != (1, P, P) or t.shape[0] == 0:
-                raise ValueError(f"{name} must be a (B, 1, {P}, {P}) tensor with B >= 1, got {_shape_of(t)}")
+            if not isinstance(t, torch.Tensor) or t.ndim != 4 or tuple(t.shape[1:]) != (K, P, P) or t.shape[0] == 0:
+                raise ValueError(f"{name} must be a (B, {K}, {P}, {P}) tensor with B >= 1, got {_shape_of(t)}")
             if not t.is_floating_point():
                 raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
         if a.shape != b.shape:

@@ -9,6 +9,12 @@ cuts many patches from it with one vectorised gather, and moves on, while worker
 threads read and cut the next regions. :func:`hole_masks` makes the hole masks: the fixed centred square of
 the reference model, or random shapes (rectangles, blobs, streaks, unions) inside
 the same box, so a model learns to fill artifacts of any shape.
+
+With ``context`` (2.5D conditioning), each patch also carries the same P×P
+window of the neighbouring slices. They may hold artifacts, lie outside the
+volume or continue the hole (as real artifacts often do for a few slices); such
+pixels are marked unknown in their own mask channel, so a model learns to use a
+neighbour where it is known and to do without where it is not.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ _READ_AHEAD = 3
 _WORKERS = 2
 #: Random hole masks are made this many at a time.
 _HOLE_BLOCK = 2048
+#: With context: chance that the hole continues into the next slice outwards, on
+#: each side and for each further slice (1/2 of patches have it in the adjacent
+#: slice on one side, 1/4 on both, so 2D-like and 2.5D windows are both common).
+_CONTINUE = 0.5
 
 
 class PatchBatch(NamedTuple):
@@ -54,11 +64,13 @@ class PatchBatch(NamedTuple):
     Attributes
     ----------
     x : numpy.ndarray
-        float32, shape (B, 1, P, P): the full patches (the truth), in network
+        float32, shape (B, K, P, P): the full patches (the truth), in network
         units when the sampler has an intensity mapping, raw values otherwise.
+        K = 2 context + 1 slices, the one with the hole at channel ``context``
+        (K = 1 without context); unknown pixels of the neighbouring slices are 0.
     hole : numpy.ndarray
-        float32, shape (B, 1, P, P): 1 where the network must fill in, 0 where
-        the patch is known.
+        float32, shape (B, K, P, P): 1 where the network must fill in (centre
+        slice) or the value is unknown (neighbouring slices), 0 where known.
     origin : numpy.ndarray
         int64, shape (B, 4): ``(axis, slice, r, c)`` per patch. The patch is
         ``np.moveaxis(volume, axis, 0)[slice, r:r+P, c:c+P]``.
@@ -255,6 +267,16 @@ class PatchSampler:
     exclude : path or array, optional
         Bool mask of the same shape of voxels never to use, e.g. held-out
         validation regions; treated exactly like artifacts.
+    context : int, default 0
+        Neighbouring slices on each side each patch also carries (2.5D
+        conditioning; see the module notes). Only the centre slice must be
+        artifact-free; masked, excluded, non-finite or out-of-volume voxels of
+        the neighbours are marked unknown (and set to 0), and the hole
+        continues into the next slice outwards with probability 1/2 per slice.
+    hole_depth : int, optional
+        With context: the hole continues into exactly this many slices on each
+        side instead (0: the hole is in the centre slice only), e.g. to
+        evaluate a model on artifacts of a known depth.
 
     Attributes
     ----------
@@ -332,14 +354,21 @@ class PatchSampler:
         intensity=None,
         nan_policy="raise",
         exclude=None,
+        context=0,
+        hole_depth=None,
     ):
         from .io import open_mask, open_volume
 
         self._patch, self._hole = check_patch_hole(patch, hole)
         self._hole_shape = check_choice(hole_shape, HOLE_SHAPES, name="hole_shape")
         self._batch_size = check_int(batch_size, name="batch_size", minimum=1)
+        self._context = check_int(context, name="context", minimum=0)
+        self._hole_depth = None if hole_depth is None else check_int(hole_depth, name="hole_depth", minimum=0)
         # x and hole (float32) plus the bool hole masks of one batch.
-        check_fits_in_memory(9 * self._batch_size * self._patch**2, name="batch_size", what="one batch of patches")
+        check_fits_in_memory(
+            9 * self._batch_size * (2 * self._context + 1) * self._patch**2, name="batch_size",
+            what="one batch of patches",
+        )  # fmt: skip
         self._axes = _check_axes(axes)
         self._seed = check_int(seed, name="seed", minimum=0)
         if intensity is not None and not callable(getattr(intensity, "to_network", None)):
@@ -401,7 +430,7 @@ class PatchSampler:
         Returns
         -------
         PatchBatch
-            ``x`` and ``hole`` float32 (n, 1, P, P), ``origin`` int64 (n, 4);
+            ``x`` and ``hole`` float32 (n, K, P, P), ``origin`` int64 (n, 4);
             equal to the first ``n`` patches of ``iter(self)``.
 
         Examples
@@ -422,10 +451,8 @@ class PatchSampler:
         finally:
             batches.close()
         if not parts:
-            p = self._patch
-            return PatchBatch(
-                np.empty((0, 1, p, p), np.float32), np.empty((0, 1, p, p), np.float32), np.empty((0, 4), np.int64)
-            )
+            shape = (0, 2 * self._context + 1, self._patch, self._patch)
+            return PatchBatch(np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty((0, 4), np.int64))
         return PatchBatch(*(np.concatenate(field)[:n] for field in zip(*parts, strict=True)))
 
     # ------------------------------------------------------------------ iteration
@@ -474,15 +501,15 @@ class PatchSampler:
         """Shuffle the pooled patches, yield full batches; return what is left (< one batch)."""
         parts = ([carry] if carry is not None else []) + pool
         x = np.concatenate([part.x for part in parts])
-        holes = np.concatenate([part.holes for part in parts]) if self._hole_shape == "random" else None
+        holes = None if parts[0].holes is None else np.concatenate([part.holes for part in parts])
         origin = np.concatenate([part.origin for part in parts])
         order = rng.permutation(len(x))
         b = self._batch_size
         full = len(order) - len(order) % b
         for start in range(0, full, b):
             idx = order[start:start + b]
-            hole = self._square_batch.copy() if holes is None else holes[idx, None].astype(np.float32)
-            yield PatchBatch(x[idx, None], hole, origin[idx])
+            hole = self._square_batch.copy() if holes is None else holes[idx].astype(np.float32)
+            yield PatchBatch(x[idx], hole, origin[idx])
         rest = order[full:]
         return _Patches(x[rest], None if holes is None else holes[rest], origin[rest], 0)
 
@@ -499,34 +526,58 @@ class PatchSampler:
 
     def _region_patches(self, box, rng) -> _Patches:
         """Read one region, find its usable origins, cut its share of patches (runs in a worker)."""
-        data, bad = self._read(box)
+        k = self._context
+        # With context the read reaches k slices past the region along each sampled axis
+        # (origins stay inside the region, so no window is drawn from two regions).
+        ext = tuple(
+            slice(max(0, b.start - k), min(n, b.stop + k)) if d in self._axes else b
+            for d, (b, n) in enumerate(zip(box, self._volume.shape, strict=True))
+        )
+        data, bad = self._read(ext)
+        core = tuple(slice(b.start - e.start, b.stop - e.start) for b, e in zip(box, ext, strict=True))
         p = self._patch
         views = []
         for axis in self._axes:
-            view = np.moveaxis(data, axis, 0)
-            grid = (view.shape[0], view.shape[1] - p + 1, view.shape[2] - p + 1)
+            # Inside the region in the slice plane; along the axis the neighbours' slices too.
+            plane = tuple(slice(None) if d == axis else core[d] for d in range(3))
+            view = np.moveaxis(data[plane], axis, 0)
+            nb_bad = None if bad is None else np.moveaxis(bad[plane], axis, 0)
+            lo = core[axis].start
+            grid = (core[axis].stop - lo, view.shape[1] - p + 1, view.shape[2] - p + 1)
             if bad is None:
-                views.append((axis, view, grid, None, math.prod(grid)))
+                views.append((axis, view, nb_bad, lo, grid, None, math.prod(grid)))
             else:
-                usable = np.flatnonzero(_clean_windows(np.moveaxis(bad, axis, 0), p))
-                views.append((axis, view, grid, usable, usable.size))
-        total = sum(v[4] for v in views)
+                usable = np.flatnonzero(_clean_windows(nb_bad[lo : lo + grid[0]], p))
+                views.append((axis, view, nb_bad, lo, grid, usable, usable.size))
+        total = sum(v[-1] for v in views)
 
         n = math.ceil(total * _COVERAGE / p**2)
         # Sorted draws keep the gather walking forward through the region (cache
         # friendly) and make each axis's draws one contiguous run.
         picks = np.sort(rng.integers(0, total, n)) if n else np.empty(0, np.int64)
-        raw = np.empty((n, p, p), dtype=data.dtype)
+        K = 2 * k + 1
+        raw = np.empty((n, K, p, p), dtype=data.dtype)
+        unknown = np.zeros((n, K, p, p), bool) if k else None
         origin = np.empty((n, 4), dtype=np.int64)
         first = 0
-        for axis, view, grid, usable, count in views:
+        for axis, view, nb_bad, lo_slice, grid, usable, count in views:
             lo, hi = np.searchsorted(picks, [first, first + count])
             local = picks[lo:hi] - first
             first += count
             if usable is not None:
                 local = usable[local]
             s, r, c = np.unravel_index(local, grid)
-            raw[lo:hi] = sliding_window_view(view, (p, p), axis=(1, 2))[s, r, c]
+            windows = sliding_window_view(view, (p, p), axis=(1, 2))
+            for j, offset in enumerate(range(-k, k + 1)):
+                # Slices past the volume's ends are read as the nearest one and marked unknown.
+                at = lo_slice + s + offset
+                inside = (at >= 0) & (at < view.shape[0])
+                at = np.clip(at, 0, view.shape[0] - 1)
+                raw[lo:hi, j] = windows[at, r, c]
+                if offset:
+                    unknown[lo:hi, j] = ~inside[:, None, None]
+                    if nb_bad is not None:
+                        unknown[lo:hi, j] |= sliding_window_view(nb_bad, (p, p), axis=(1, 2))[at, r, c]
             rows, cols = (d for d in range(3) if d != axis)
             origin[lo:hi, 0] = axis
             origin[lo:hi, 1] = box[axis].start + s
@@ -539,7 +590,25 @@ class PatchSampler:
         holes = None
         if self._hole_shape == "random":
             holes = hole_masks(n, patch=p, hole=self._hole, shape="random", seed=rng)
-        return _Patches(x, holes, origin, total)
+        if k:
+            if holes is None:
+                holes = np.broadcast_to(self._square_batch[:1, 0] > 0.5, (n, p, p))
+            unknown[:, k] = holes
+            # How far the hole continues outwards on each side: 0, 1, 2, ... slices with chance 1/2 each.
+            if self._hole_depth is None:
+                reach = rng.geometric(1 - _CONTINUE, size=(n, 2)) - 1
+            else:
+                reach = np.full((n, 2), self._hole_depth)
+            for j in range(1, k + 1):
+                for side, index in ((0, k - j), (1, k + j)):
+                    unknown[reach[:, side] >= j, index] |= holes[reach[:, side] >= j]
+            # Unknown neighbour pixels carry no value (they may be NaN or an artifact); the
+            # centre slice keeps its truth in the hole, which is what the network learns to fill.
+            hidden = unknown.copy()
+            hidden[:, k] = False
+            x = np.where(hidden, np.float32(0), x)
+            return _Patches(x, unknown, origin, total)
+        return _Patches(x, None if holes is None else holes[:, None], origin, total)
 
     def _read(self, box):
         """The region's voxels and its bool map of unusable voxels (None when all are usable)."""
@@ -577,9 +646,9 @@ class PatchSampler:
 
 
 class _Patches(NamedTuple):
-    """Patches cut from one region (or carried over): x float32 (n, P, P), holes bool
-    (n, P, P) or None for square holes, origin int64 (n, 4), and the number of
-    usable origins the region had (0 for patches carried over)."""
+    """Patches cut from one region (or carried over): x float32 (n, K, P, P), holes bool
+    (n, K, P, P) or None for square holes without context, origin int64 (n, 4), and
+    the number of usable origins the region had (0 for patches carried over)."""
 
     x: np.ndarray
     holes: np.ndarray | None

@@ -110,13 +110,16 @@ def sample_fills(
     model : ctinpaint.models.InpaintingGAN
         Trained model, on the device where sampling should run (it is not
         moved). It is used in eval mode and left in the mode it was in.
-    windows : array-like, float32 (N, P, P) or (N, 1, P, P)
+    windows : array-like, float32 (N, P, P) or (N, K, P, P)
         Windows in the network's range [0, 1] (see
         :meth:`ctinpaint.intensity.IntensityMapping.to_network`). Values at
-        unknown pixels are ignored.
-    masks : array-like, bool (N, P, P) or (N, 1, P, P)
+        unknown pixels are ignored. K = ``model.config.channels``: with 2.5D
+        context, the slices ``s - context ... s + context`` of each window
+        (the one filled is channel ``context``); (N, P, P) when K = 1.
+    masks : array-like, bool, the shape of ``windows``
         True where the value is unknown (the artifact and any other masked
-        pixel). Unknown pixels inside the central ``hole x hole`` box are filled.
+        pixel, in any slice). Unknown pixels of the filled slice inside the
+        central ``hole x hole`` box are filled.
     n_samples : int, default 5000
         Generated fills per window, >= 2.
     batch : int, optional
@@ -137,6 +140,7 @@ def sample_fills(
     Returns
     -------
     FillStats
+        Of the filled slice: arrays (N, P, P).
 
     Raises
     ------
@@ -160,10 +164,7 @@ def sample_fills(
     """
     config = check_filled_model(model).config
     P, L = config.patch, config.hole
-    win = _as_windows(windows, P, "windows", dtype=np.float32)
-    unknown = _as_windows(masks, P, "masks", dtype=bool)
-    if unknown.shape[0] != win.shape[0]:
-        raise ValueError(f"masks: {unknown.shape[0]} masks for {win.shape[0]} windows")
+    win, unknown = _as_windows(windows, masks, config)
     n_samples = check_int(n_samples, name="n_samples", minimum=2)
     device = next(model.parameters()).device
     if batch is None:
@@ -181,10 +182,11 @@ def sample_fills(
 
     n = win.shape[0]
     o = (P - L) // 2
+    c = getattr(config, "context", 0)
     box = (slice(None), slice(o, o + L), slice(o, o + L))
-    filled = np.zeros_like(unknown)
-    filled[box] = unknown[box]
-    mean_out = known_values.astype(np.float32)
+    filled = np.zeros_like(unknown[:, c])
+    filled[box] = unknown[:, c][box]
+    mean_out = known_values[:, c].astype(np.float32)
     std_out = np.zeros((n, P, P), np.float32)
     q_out = np.repeat(mean_out[None], len(qs), axis=0) if qs else None
 
@@ -239,34 +241,34 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
     Returns
     -------
     numpy.ndarray, float32 (N, P, P)
-        The windows with the filled pixels (unknown, inside the hole box)
-        replaced by the sample; known pixels are the input values.
+        The filled slice of each window with the filled pixels (unknown,
+        inside the hole box) replaced by the sample; known pixels are the
+        input values.
     """
     config = check_filled_model(model).config
     P, L = config.patch, config.hole
     o = (P - L) // 2
-    win = _as_windows(windows, P, "windows", dtype=np.float32)
-    unknown = _as_windows(masks, P, "masks", dtype=bool)
-    if unknown.shape[0] != win.shape[0]:
-        raise ValueError(f"masks: {unknown.shape[0]} masks for {win.shape[0]} windows")
+    win, unknown = _as_windows(windows, masks, config)
     seeds = _window_seeds(seed, win.shape[0])
     device = next(model.parameters()).device
-    out = np.where(unknown, 0.0, win).astype(np.float32)
+    known = np.where(unknown, 0.0, win).astype(np.float32)
+    c = getattr(config, "context", 0)
+    out = known[:, c].copy()
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             for start in range(0, len(out), 1024):
                 stop = min(len(out), start + 1024)
-                y = torch.from_numpy(out[start:stop]).unsqueeze(1).to(device)
-                hole = torch.from_numpy(unknown[start:stop].astype(np.float32)).unsqueeze(1).to(device)
+                y = torch.from_numpy(known[start:stop]).to(device)
+                hole = torch.from_numpy(unknown[start:stop].astype(np.float32)).to(device)
                 z = torch.cat([
                     model.sample_z(1, generator=torch.Generator(device=device).manual_seed(s), device=device)
                     for s in seeds[start:stop]
                 ])
                 fill = model.generate(z, model.condition(y, hole)).reshape(stop - start, L, L).float().cpu().numpy()
                 box = out[start:stop, o : o + L, o : o + L]  # a view: writes go to ``out``
-                sel = unknown[start:stop, o : o + L, o : o + L]
+                sel = unknown[start:stop, c, o : o + L, o : o + L]
                 box[sel] = fill[sel]
     finally:
         model.train(was_training)
@@ -297,11 +299,21 @@ def fill_diversity(model, windows, masks, *, n_samples: int = 64, seed: int = 0)
     return float(stats.std[stats.filled].mean())
 
 
-def _as_windows(value, patch: int, name: str, *, dtype) -> np.ndarray:
-    arr = check_window_stack(value, name=name, mask=dtype is bool)
-    if arr.shape[1:] != (patch, patch):
-        raise ValueError(f"{name}: expected shape (N, {patch}, {patch}) or (N, 1, {patch}, {patch}), got {np.shape(value)}")
-    return arr if dtype is bool else arr.astype(dtype, copy=False)
+def _as_windows(windows, masks, config) -> tuple[np.ndarray, np.ndarray]:
+    """``windows`` float32 and ``masks`` bool, both (N, K, P, P), checked against the model's config."""
+    P, K = config.patch, getattr(config, "channels", 1)
+    out = []
+    for value, name, mask in ((windows, "windows", False), (masks, "masks", True)):
+        arr = check_window_stack(value, name=name, mask=mask, channels=K)
+        if arr.shape[-2:] != (P, P):
+            expected = f"(N, {P}, {P}) or (N, 1, {P}, {P})" if K == 1 else f"(N, {K}, {P}, {P})"
+            raise ValueError(f"{name}: expected shape {expected} for this model, got {np.shape(value)}")
+        out.append(arr if mask else arr.astype(np.float32, copy=False))
+    win, unknown = (a[:, None] if K == 1 else a for a in out)
+    if unknown.shape[0] != win.shape[0]:
+        raise ValueError(f"masks: {unknown.shape[0]} masks for {win.shape[0]} windows")
+    return win, unknown
+
 
 def _window_seeds(seed, n: int) -> list[int]:
     if seed is None:
@@ -320,8 +332,8 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device)
     config = model.config
     L = config.hole
     w = win.shape[0]
-    y = torch.from_numpy(np.where(unknown, 0.0, win).astype(np.float32)).unsqueeze(1).to(device)
-    hole = torch.from_numpy(unknown.astype(np.float32)).unsqueeze(1).to(device)
+    y = torch.from_numpy(np.where(unknown, 0.0, win).astype(np.float32)).to(device)
+    hole = torch.from_numpy(unknown.astype(np.float32)).to(device)
     with autocast(device):
         cond = model.condition(y, hole)  # once per window
     moments = RunningMoments((w, L * L), device)

@@ -244,20 +244,22 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     elif intensity is None:
         intensity = fit_intensity(vol, mask=msk)
 
-    P, L = model_config.patch, model_config.hole
+    P, L, c = model_config.patch, model_config.hole, model_config.context
     heldout = heldout_rows(vol, patch=P, fraction=config.holdout)
     val_sampler = PatchSampler(
         vol, mask=msk, exclude=~heldout, patch=P, hole=L, hole_shape=config.hole_shape,
-        batch_size=config.n_val, seed=config.seed + 1, intensity=intensity,
+        batch_size=config.n_val, seed=config.seed + 1, intensity=intensity, context=c,
     )
     # The first n_val held-out windows validate (and pick the best checkpoint); the next
     # n_val calibrate the spread of the exported model, so it is not fitted on the windows it was chosen on.
+    # Windows (N, K, P, P) go to the model; the truth of the filled slice, (N, P, P), scores it.
     held = val_sampler.take(2 * config.n_val)
-    val_truth, calib_truth = held.x[: config.n_val, 0], held.x[config.n_val :, 0]
-    val_unknown, calib_unknown = held.hole[: config.n_val, 0] > 0.5, held.hole[config.n_val :, 0] > 0.5
+    val_windows, calib_windows = held.x[: config.n_val], held.x[config.n_val :]
+    val_unknown, calib_unknown = held.hole[: config.n_val] > 0.5, held.hole[config.n_val :] > 0.5
+    val_truth = val_windows[:, c]
     sampler = PatchSampler(
         vol, mask=msk, exclude=heldout, patch=P, hole=L, hole_shape=config.hole_shape,
-        batch_size=config.batch_size, axes=config.axes, seed=config.seed + rank, intensity=intensity,
+        batch_size=config.batch_size, axes=config.axes, seed=config.seed + rank, intensity=intensity, context=c,
     )
 
     torch.manual_seed(config.seed)
@@ -292,7 +294,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         y = x * (1 - hole)
         cond = net.condition(y, hole)
         o, L = net.config.offset, net.config.hole
-        box_hole = hole[:, :, o : o + L, o : o + L]
+        box_hole = hole[:, c : c + 1, o : o + L, o : o + L]
         k = max(2, config.moment_samples) if config.moments > 0 else (2 if config.mode_seeking > 0 else 1)
         n = x.shape[0]
         z = net.sample_z(k * n, device=x.device)
@@ -307,7 +309,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             loss = loss + config.mode_seeking * ms
             logs["mode_seeking"] = ms.detach()
         if config.moments > 0:
-            mr = moment_reconstruction_loss(fills, x[:, :, o : o + L, o : o + L], box_hole)
+            mr = moment_reconstruction_loss(fills, x[:, c : c + 1, o : o + L, o : o + L], box_hole)
             loss = loss + config.moments * mr
             logs["moments"] = mr.detach()
         return loss, logs
@@ -315,7 +317,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     def validate(step):
         from .sampling import sample_fills
 
-        stats = sample_fills(model, val_truth, val_unknown, n_samples=config.val_samples, seed=config.seed)
+        stats = sample_fills(model, val_windows, val_unknown, n_samples=config.val_samples, seed=config.seed)
         return _validation_metrics(val_truth, stats)
 
     def preview(step, path):
@@ -323,10 +325,11 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         from .sampling import draw_fills, sample_fills
 
         k = min(4, len(val_truth))
-        stats = sample_fills(model, val_truth[:k], val_unknown[:k], n_samples=max(config.val_samples, 64), seed=0)
-        one = draw_fills(model, val_truth[:k], val_unknown[:k], seed=1)
+        stats = sample_fills(model, val_windows[:k], val_unknown[:k], n_samples=max(config.val_samples, 64), seed=0)
+        one = draw_fills(model, val_windows[:k], val_unknown[:k], seed=1)
         path.parent.mkdir(parents=True, exist_ok=True)
-        uncertainty_panels(np.where(val_unknown[:k], 0, val_truth[:k]), val_unknown[:k], val_truth[:k], stats, one, path)
+        hidden = val_unknown[:k, c]
+        uncertainty_panels(np.where(hidden, 0, val_truth[:k]), hidden, val_truth[:k], stats, one, path)
 
     meta = {
         "model": model_config.to_dict(),
@@ -364,7 +367,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             stop=stop,
         )
         if rank == 0:
-            meta["calibration"] = _calibrate(model, out_dir, calib_truth, calib_unknown, config).to_dict()
+            meta["calibration"] = _calibrate(model, out_dir, calib_windows, calib_unknown, config).to_dict()
             _export_model(out_dir, meta)
     return result
 
@@ -382,8 +385,8 @@ def _data_parallel_view(model, device: str):
     return InpaintingGAN(model.config, **parts).to(device)
 
 
-def _calibrate(model, out_dir: Path, truth: np.ndarray, unknown: np.ndarray, config: TrainConfig):
-    """Spread factors of the exported (best) networks, fitted on the calibration windows."""
+def _calibrate(model, out_dir: Path, windows: np.ndarray, unknown: np.ndarray, config: TrainConfig):
+    """Spread factors of the exported (best) networks, fitted on the calibration windows (N, K, P, P)."""
     from gan_zoo.training import load_networks
 
     from .calibration import fit_calibration
@@ -396,9 +399,9 @@ def _calibrate(model, out_dir: Path, truth: np.ndarray, unknown: np.ndarray, con
     model.eval()
     # At least 64 samples: the quantiles of fewer are too coarse to calibrate the interval.
     stats = sample_fills(
-        model, truth, unknown, n_samples=max(config.val_samples, 64), quantiles=INTERVAL_QUANTILES, seed=config.seed + 2
+        model, windows, unknown, n_samples=max(config.val_samples, 64), quantiles=INTERVAL_QUANTILES, seed=config.seed + 2
     )
-    return fit_calibration(truth, stats)
+    return fit_calibration(windows[:, model.config.context], stats)
 
 
 def _validation_metrics(truth: np.ndarray, stats) -> dict[str, float]:

@@ -246,3 +246,54 @@ def test_the_model_calibration_scales_std_and_interval_but_not_the_fill():
         original = raw.quantiles[q].compute()[mask].astype(np.float64)
         # Quantiles are stored in the volume's dtype (rounded): within a grey level of half the distance.
         np.testing.assert_allclose(moved - mean, 0.5 * (original - mean), atol=1.0)
+
+
+# --------------------------------------------------------------------------- 2.5D context
+
+
+def _context_model(context=1, dtype="float32", high=1.0):
+    torch.manual_seed(0)
+    net = build_model(config_for("harmonic", width=8, context=context))
+    return LoadedModel(model=net.eval(), intensity=IntensityMapping(low=0.0, high=high, dtype=dtype), meta={"step": 0})
+
+
+def test_context_model_reads_neighbouring_slices_across_slab_borders():
+    vol, mask = _data("float32", shape=(8, 48, 56))
+    mask[4, 20:30, 20:30] = True  # slice 3 holds an artifact there too, slice 5 does not
+    model = _context_model()
+    runs = [inpaint_volume(vol, mask, model, n_samples=8, seed=3, slab=slab) for slab in (1, 3, 8)]
+    first = np.asarray(runs[0].inpainted.compute())
+    np.testing.assert_array_equal(first[~mask], vol[~mask])
+    for other in runs[1:]:
+        np.testing.assert_allclose(np.asarray(other.inpainted.compute()), first, atol=1e-5)
+        np.testing.assert_allclose(np.asarray(other.std.compute()), np.asarray(runs[0].std.compute()), atol=1e-5)
+    # The fill of slice 4 follows slice 5 (a known neighbour), not slice 3 where it holds
+    # an artifact, nor slice 2 (two slices away).
+    changed = vol.copy()
+    changed[5, 20:30, 20:30] = 1 - changed[5, 20:30, 20:30]
+    near = np.asarray(inpaint_volume(changed, mask, model, n_samples=8, seed=3, slab=2).inpainted.compute())
+    assert not np.allclose(near[4][mask[4]], first[4][mask[4]])
+    far = vol.copy()
+    far[3, 20:30, 20:30] = 1 - far[3, 20:30, 20:30]
+    far[2, ~mask[2]] = 1 - far[2, ~mask[2]]
+    away = np.asarray(inpaint_volume(far, mask, model, n_samples=8, seed=3, slab=2).inpainted.compute())
+    np.testing.assert_allclose(away[4], first[4], atol=1e-6)
+
+
+def test_context_model_fills_a_single_slice_and_the_volume_ends():
+    vol, _ = _data("float32", shape=(6, 48, 56))
+    vol, mask = vol[:1], np.zeros((1, 48, 56), bool)
+    mask[0, 10:16, 12:20] = True
+    mask[0, 30:48, 0:40] = True
+    result = inpaint_volume(vol, mask, _context_model(context=2), n_samples=8, seed=0)
+    out = np.asarray(result.inpainted.compute())
+    np.testing.assert_array_equal(out[~mask], vol[~mask])
+    assert np.isfinite(out).all() and (np.asarray(result.std.compute())[mask] > 0).all()
+
+
+def test_context_model_with_nan_neighbours():
+    vol, mask = _data("float32")
+    vol[1, 10:14, 12:20] = np.nan  # a non-finite neighbour of the artifact in slice 0
+    result = inpaint_volume(vol, mask, _context_model(), n_samples=8, seed=0, nan_policy="mask")
+    out = np.asarray(result.inpainted.compute())
+    assert np.isfinite(out).all()

@@ -31,6 +31,7 @@ from ctinpaint.models import (
     build_model,
     config_for,
     harmonic_fill,
+    slice_guided_fill,
 )
 
 # A small unet geometry with an odd margin (P - l = 7, o = 3) next to the defaults.
@@ -449,6 +450,8 @@ def test_config_is_frozen_and_overrides_do_not_touch_the_registry():
         ({"preset": 1}, "preset"),
         ({"preset": "stylegan"}, "preset"),
         ({"z_dim": 0}, "z_dim"),
+        ({"context": -1}, "context"),
+        ({"context": "1"}, "context"),
     ],
 )
 def test_config_from_dict_is_strict(change, key):
@@ -593,3 +596,77 @@ def test_generate_grouped_errors():
         model.generate_grouped(torch.zeros(2, 0, model.config.z_dim), cond)
     with pytest.raises(ValueError, match="cond must"):
         model.generate_grouped(torch.zeros(3, 4, model.config.z_dim), cond)
+
+
+# --------------------------------------------------------------------------- 2.5D context
+
+
+def test_context_config():
+    cfg = config_for("harmonic", context=2)
+    assert (cfg.context, cfg.channels) == (2, 5) and PRESETS["harmonic"].channels == 1
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    old = PRESETS["unet"].to_dict()
+    del old["context"]  # a model file written before 2.5D conditioning
+    assert ModelConfig.from_dict(old) == PRESETS["unet"]
+    with pytest.raises(ValueError, match="context must be 0 for the seed preset"):
+        config_for("seed", context=1)
+    with pytest.raises(ValueError, match="context must be <= 8"):
+        config_for("unet", context=9)
+    with pytest.raises(TypeError, match="context must be an integer"):
+        config_for("unet", context=True)
+
+
+@pytest.mark.parametrize("preset", ["unet", "harmonic"])
+def test_context_model_shapes_and_composite(preset):
+    model = _eval_model(config_for(preset, width=8, context=1))
+    y = torch.rand(4, 3, 32, 32)
+    hole = torch.zeros(4, 3, 32, 32)
+    hole[:, 1, 7:25, 7:25] = 1
+    hole[:, 0, :5] = 1
+    with torch.no_grad():
+        out = model(y, hole)
+        logits = model.discriminate(out, hole)
+    assert out.shape == (4, 3, 32, 32) and logits.shape == (4, 1, 8, 8)
+    assert torch.equal(out[:, 0], y[:, 0]) and torch.equal(out[:, 2], y[:, 2])  # neighbours pass through
+    assert torch.equal(out[:, 1][hole[:, 1] == 0], y[:, 1][hole[:, 1] == 0])
+    assert not torch.equal(out[:, 1], y[:, 1])
+    with pytest.raises(ValueError, match=r"^y must be a \(B, 3, 32, 32\)"):
+        model.condition(y[:, :1], hole[:, :1])
+
+
+def test_context_model_reads_the_neighbours_but_not_their_unknown_pixels():
+    model = _eval_model(config_for("harmonic", width=8, context=1))
+    y = torch.rand(2, 3, 32, 32)
+    hole = torch.zeros(2, 3, 32, 32)
+    hole[:, 1, 7:25, 7:25] = 1
+    hole[:, 2, 7:25, 7:25] = 1
+    other = y.clone()
+    other[:, 2, 7:25, 7:25] = torch.rand(2, 18, 18)  # values under the neighbour's own hole
+    with torch.no_grad():
+        assert torch.equal(model.condition(y, hole), model.condition(other, hole))
+        moved = y.clone()
+        moved[:, 0, 7:25, 7:25] = 1 - moved[:, 0, 7:25, 7:25]  # a known neighbour pixel
+        assert not torch.allclose(model.condition(y, hole), model.condition(moved, hole))
+
+
+def test_slice_guided_fill_follows_the_neighbours():
+    rng = np.random.default_rng(0)
+    base = torch.from_numpy(rng.random((1, 1, 32, 32)).astype(np.float32))
+    ramp = torch.linspace(0, 0.2, 32).view(1, 1, 1, 32)
+    # Neighbours = the centre plus smooth (harmonic) differences: the guided fill recovers it exactly.
+    x = torch.cat([base - ramp, base, base + 0.1], dim=1)
+    hole = torch.zeros_like(x)
+    hole[:, 1, 7:25, 7:25] = 1
+    fill = slice_guided_fill(x * (1 - hole), hole)
+    np.testing.assert_allclose(fill.numpy(), x[:, 1:2].numpy(), atol=2e-4)
+    assert torch.equal(fill[hole[:, 1:2] == 0], x[:, 1:2][hole[:, 1:2] == 0])  # known pixels bit for bit
+    # One neighbour hidden at the hole: the other one guides alone.
+    hole[:, 2, 7:25, 7:25] = 1
+    one = slice_guided_fill(x * (1 - hole), hole)
+    np.testing.assert_allclose(one.numpy(), x[:, 1:2].numpy(), atol=2e-4)
+    # Both hidden: the centre's own harmonic fill.
+    hole[:, 0] = 1
+    both = slice_guided_fill(x * (1 - hole), hole)
+    np.testing.assert_allclose(both.numpy(), harmonic_fill(x[:, 1:2] * (1 - hole[:, 1:2]), hole[:, 1:2]).numpy(), atol=1e-5)
+    # One slice: harmonic_fill itself.
+    assert torch.equal(slice_guided_fill(x[:, 1:2], hole[:, 1:2]), harmonic_fill(x[:, 1:2], hole[:, 1:2]))

@@ -442,6 +442,10 @@ def test_region_shape_follows_the_chunks():
         ({"mask": np.zeros((4, 40, 40), np.float32)}, TypeError, "mask"),
         ({"exclude": np.zeros((4, 41, 40), bool)}, ValueError, "exclude"),
         ({"exclude": np.zeros((4, 40, 40), np.float64)}, TypeError, "exclude"),
+        ({"context": -1}, ValueError, "context"),
+        ({"context": 1.0}, TypeError, "context"),
+        ({"context": 1, "hole_depth": -1}, ValueError, "hole_depth"),
+        ({"context": 1, "hole_depth": True}, TypeError, "hole_depth"),
     ],
 )
 def test_errors_name_the_argument(kwargs, error, match):
@@ -456,3 +460,78 @@ def test_take_checks_n():
         sampler.take(-1)
     with pytest.raises(TypeError, match="n must be"):
         sampler.take(2.0)
+
+
+# --------------------------------------------------------------------------- 2.5D context
+
+
+def _check_context_batch(batch, vol, mask, k):
+    """Every channel is the volume's slice at its offset where known; the rest is unknown and 0."""
+    for x, hole, (axis, z, r, c) in zip(batch.x, batch.hole, batch.origin, strict=True):
+        view, hidden = np.moveaxis(vol, axis, 0), np.moveaxis(mask, axis, 0)
+        assert not hidden[z, r : r + 32, c : c + 32].any()  # the centre slice is clean
+        for j, offset in enumerate(range(-k, k + 1)):
+            s = z + offset
+            if not 0 <= s < view.shape[0]:
+                assert (hole[j] == 1).all() and (x[j] == 0).all()
+                continue
+            if offset == 0:  # the truth, hole included
+                assert np.array_equal(x[j], view[s, r : r + 32, c : c + 32].astype(np.float32))
+                continue
+            known = hole[j] < 0.5
+            assert np.array_equal(x[j][known], view[s, r : r + 32, c : c + 32][known].astype(np.float32))
+            assert (x[j][~known] == 0).all()
+            assert not (known & hidden[s, r : r + 32, c : c + 32]).any()  # neighbours' artifacts are unknown
+
+
+@pytest.mark.parametrize("axes", [(0,), (0, 1, 2)])
+def test_context_channels_are_the_neighbouring_slices(axes):
+    vol = _volume(shape=(40, 44, 48), seed=3)
+    mask = np.zeros(vol.shape, bool)
+    mask[3, :, :20] = True
+    mask[20:23, 30:35, 5:9] = True
+    for source in (vol, da.from_array(vol, chunks=(7, 9, 11))):
+        batch = PatchSampler(source, mask=mask, context=2, batch_size=32, seed=1, axes=axes).take(1500)
+        assert batch.x.shape == batch.hole.shape == (1500, 5, 32, 32)
+        assert set(np.unique(batch.hole)) == {0.0, 1.0}
+        _check_context_batch(batch, vol, mask, 2)
+        if axes == (0, 1, 2):
+            assert set(batch.origin[:, 0]) == {0, 1, 2}
+
+
+def test_context_holes_continue_into_neighbours_at_random_or_to_a_fixed_depth():
+    vol = _volume(shape=(12, 48, 48), seed=4)
+    box = (slice(None), slice(7, 25), slice(7, 25))
+    square = np.zeros((32, 32), bool)
+    square[7:25, 7:25] = True
+    batch = PatchSampler(vol, context=2, batch_size=64, seed=0).take(4000)
+    assert (batch.hole[:, 2] == square).all()
+    inside = (batch.origin[:, 1] >= 2) & (batch.origin[:, 1] < 10)  # all four neighbours in the volume
+    hidden = [(batch.hole[inside, j][box] == 1).all(axis=(1, 2)) for j in range(5)]
+    # The hole reaches the adjacent slice on each side half of the time, the next one a quarter.
+    for j, share in ((1, 0.5), (3, 0.5), (0, 0.25), (4, 0.25)):
+        assert abs(hidden[j].mean() - share) < 0.04
+    assert not (hidden[0] & ~hidden[1]).any() and not (hidden[4] & ~hidden[3]).any()  # it never skips a slice
+    for depth in (0, 1, 2):
+        fixed = PatchSampler(vol, context=2, batch_size=64, seed=0, hole_depth=depth).take(500)
+        inner = (fixed.origin[:, 1] >= 2) & (fixed.origin[:, 1] < 10)
+        for j, offset in enumerate(range(-2, 3)):
+            assert (fixed.hole[inner, j] == (square if abs(offset) <= depth else 0)).all()
+
+
+def test_random_holes_with_context_are_shared_by_the_continued_slices():
+    vol = _volume(shape=(8, 48, 48), seed=5)
+    batch = PatchSampler(vol, context=1, hole_shape="random", hole_depth=1, seed=2).take(200)
+    inner = (batch.origin[:, 1] >= 1) & (batch.origin[:, 1] < 7)
+    assert (batch.hole[inner, 0] == batch.hole[inner, 1]).all() and (batch.hole[inner, 2] == batch.hole[inner, 1]).all()
+    assert len({batch.hole[i, 1].tobytes() for i in range(50)}) > 40
+
+
+def test_context_adds_slices_around_the_same_patches():
+    vol = _volume(shape=(6, 48, 48), seed=6)
+    one = PatchSampler(vol, seed=3, hole_shape="random").take(300)
+    three = PatchSampler(vol, seed=3, hole_shape="random", context=1).take(300)
+    assert one.x.shape == (300, 1, 32, 32)
+    np.testing.assert_array_equal(three.x[:, 1:2], one.x)
+    np.testing.assert_array_equal(three.hole[:, 1:2], one.hole)
+    np.testing.assert_array_equal(three.origin, one.origin)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ctinpaint.models import build_model, config_for
-from ctinpaint.sampling import QUANTILE_BINS, RunningMoments, fill_diversity, sample_fills
+from ctinpaint.sampling import QUANTILE_BINS, RunningMoments, draw_fills, fill_diversity, sample_fills
 
 
 class _LinearG(nn.Module):
@@ -183,3 +183,22 @@ def test_bad_windows_and_masks():
     assert np.isfinite(sample_fills(model, nan_in_hole, masks, n_samples=4, seed=0).mean).all()
     with pytest.raises(ValueError, match="masks"):
         fill_diversity(model, windows, np.zeros_like(masks))
+
+
+def test_context_model_takes_every_slice_and_returns_the_centre():
+    torch.manual_seed(0)
+    model = build_model(config_for("harmonic", width=8, context=1)).eval()
+    rng = np.random.default_rng(0)
+    windows = rng.random((3, 3, 32, 32)).astype(np.float32)
+    masks = np.zeros((3, 3, 32, 32), bool)
+    masks[:, 1, 7:25, 7:25] = True
+    stats = sample_fills(model, windows, masks, n_samples=16, seed=0)
+    assert stats.mean.shape == stats.std.shape == stats.filled.shape == (3, 32, 32)
+    np.testing.assert_array_equal(stats.filled, masks[:, 1])
+    np.testing.assert_array_equal(stats.mean[~masks[:, 1]], windows[:, 1][~masks[:, 1]])
+    one = draw_fills(model, windows, masks, seed=0)
+    assert one.shape == (3, 32, 32)
+    with pytest.raises(ValueError, match=r"windows: expected shape \(N, 3, P, P\)"):
+        sample_fills(model, windows[:, 1], masks[:, 1], n_samples=4)
+    with pytest.raises(ValueError, match="masks"):
+        sample_fills(model, windows, masks[:, :2], n_samples=4)
