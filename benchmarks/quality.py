@@ -15,7 +15,14 @@ with ``skimage.restoration.inpaint_biharmonic`` as the baseline row. Usage::
 
     python benchmarks/quality.py --steps 400                 # real slices from ../shared/data
     python benchmarks/quality.py --data phantom --steps 400  # the synthetic phantom (its own truth)
+    python benchmarks/quality.py --data phantom3d --variants harmonic+moments harmonic+moments+context1
     python benchmarks/quality.py --variants harmonic seed --steps 2000 --device cuda
+
+``phantom3d`` is the 3D case: a 16-slice phantom trains, a phantom of another
+seed is tested, and every hole is scored twice, once in a single slice (the
+neighbouring slices are known there) and once through three slices (an artifact
+that also hides the neighbours). Its baselines include the classical
+inter-slice fill (:func:`ctinpaint.models.slice_guided_fill`).
 
 The table is printed and written (``quality.md``, ``quality.json``) under
 ``--out``. Budgets are steps, not minutes, so runs on machines of different
@@ -44,7 +51,13 @@ VARIANTS = {
     "harmonic": ("harmonic", {"moments": 0.0}),
     "harmonic+moments": ("harmonic", {"moments": 1.0}),
     "harmonic+moments+lsgan": ("harmonic", {"moments": 1.0, "loss": "lsgan"}),
+    # 2.5D: the adjacent slice on each side as context (ModelConfig.context), for 3D data.
+    "harmonic+moments+context1": ("harmonic", {"moments": 1.0, "context": 1}),
 }
+#: TrainConfig overrides that belong to the ModelConfig instead.
+MODEL_FIELDS = ("context",)
+#: Classical baselines: rows without a spread.
+BASELINES = ("biharmonic", "harmonic interpolation", "slice-guided interpolation")
 
 COLUMNS = [
     ("mae", "MAE", "{:.4f}"),
@@ -64,9 +77,12 @@ def load_data(data: str):
     """(train volume, test volume), both (Z, Y, X) arrays, and a description."""
     from ctinpaint.io import open_volume
 
-    if data == "phantom":
+    if data in ("phantom", "phantom3d"):
         from ctinpaint.phantom import make_phantom
 
+        if data == "phantom3d":
+            train, test = make_phantom((16, 256, 256), seed=0), make_phantom((8, 256, 256), seed=1)
+            return train, test, "synthetic phantom: (16, 256, 256) seed 0 trains, (8, 256, 256) seed 1 tests"
         vol = make_phantom((3, 256, 256), seed=0)
         return vol[:2], vol[2:], "synthetic phantom (3, 256, 256): slices 0-1 train, slice 2 test"
     folder = Path(data)
@@ -89,33 +105,38 @@ def run(args) -> list[dict]:
     print(description, flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    # The 3D case scores each hole in one slice (depth 0) and through three slices (depth 1).
+    depths = (0, 1) if args.data == "phantom3d" else (None,)
     rows = []
     baseline_done = set()
     for name in args.variants:
         preset, overrides = VARIANTS[name]
+        model_overrides = {k: v for k, v in overrides.items() if k in MODEL_FIELDS}
         config = TrainConfig(
             steps=args.steps, device=args.device, seed=args.seed, n_val=128, val_samples=32,
             validate_every=max(args.steps // 4, 1), checkpoint_every=max(args.steps // 2, 1), log_every=25,
-            **overrides,
+            **{k: v for k, v in overrides.items() if k not in MODEL_FIELDS},
         )  # fmt: skip
         run_dir = out / name.replace("+", "_")
         t0 = time.perf_counter()
-        result = train_model(train, run_dir, model_config=config_for(preset), config=config, progress=False)
+        model_config = config_for(preset, **model_overrides)
+        result = train_model(train, run_dir, model_config=model_config, config=config, progress=False)
         seconds = time.perf_counter() - t0
         loaded = load_model(run_dir, device=args.device)
         torch.manual_seed(0)
-        for hole_shape in ("square", "random"):
+        for hole_shape, depth in ((shape, depth) for shape in ("square", "random") for depth in depths):
+            holes = hole_shape if depth is None else f"{hole_shape}, {2 * depth + 1} slice{'s' if depth else ''}"
             common = dict(
                 intensity=loaded.intensity, n_holes=args.holes, n_samples=args.samples, seed=args.seed + 11,
-                hole_shape=hole_shape,
+                hole_shape=hole_shape, hole_depth=depth,
             )  # fmt: skip
             evaluation = evaluate_model(loaded.model, test, calibration=loaded.calibration, **common)
-            if hole_shape not in baseline_done:
-                rows.append({"variant": "biharmonic", "holes": hole_shape, **evaluation.biharmonic})
-                rows.append({"variant": "harmonic interpolation", "holes": hole_shape,
-                             **harmonic_baseline(test, loaded, hole_shape, args)})
-                baseline_done.add(hole_shape)
-            row = {"variant": name, "holes": hole_shape, "steps": result.step, "train_s": round(seconds, 1)}
+            if holes not in baseline_done:
+                rows.append({"variant": "biharmonic", "holes": holes, **evaluation.biharmonic})
+                for variant, metrics in classical_baselines(test, loaded, hole_shape, depth, args).items():
+                    rows.append({"variant": variant, "holes": holes, **metrics})
+                baseline_done.add(holes)
+            row = {"variant": name, "holes": holes, "steps": result.step, "train_s": round(seconds, 1)}
             gan = evaluation.gan
             row.update(gan)
             for key in ("coverage_1sigma", "coverage_2sigma", "interval_coverage"):
@@ -129,43 +150,53 @@ def run(args) -> list[dict]:
     return rows
 
 
-def harmonic_baseline(test, loaded, hole_shape: str, args) -> dict:
-    """MAE and PSNR of the harmonic prior alone, on the same windows evaluate_model cuts."""
+def classical_baselines(test, loaded, hole_shape: str, depth, args) -> dict[str, dict]:
+    """MAE and PSNR of the harmonic prior and, in 3D, of the slice-guided fill, on evaluate_model's windows.
+
+    The windows are cut with one slice of context whatever the model's: the
+    sampler draws the same centre patches and holes with any context.
+    """
     import torch
 
-    from ctinpaint.models import harmonic_fill
+    from ctinpaint.models import harmonic_fill, slice_guided_fill
     from ctinpaint.patches import PatchSampler
 
     config = loaded.model.config
     sampler = PatchSampler(
         test, patch=config.patch, hole=config.hole, hole_shape=hole_shape, batch_size=min(args.holes, 256),
-        seed=args.seed + 11, intensity=loaded.intensity,
+        seed=args.seed + 11, intensity=loaded.intensity, context=1, hole_depth=depth,
     )  # fmt: skip
     batch = sampler.take(args.holes)
-    unknown = batch.hole[:, 0] >= 0.5
+    unknown = batch.hole[:, 1] >= 0.5
     o, L = config.offset, config.hole
     box = np.zeros_like(unknown)
     box[:, o : o + L, o : o + L] = True
     filled = unknown & box  # the pixels evaluate_model scores
-    fill = harmonic_fill(torch.from_numpy(batch.x * (1 - batch.hole)), torch.from_numpy(batch.hole))[:, 0].numpy()
-    err = fill[filled] - batch.x[:, 0][filled]
-    return {"mae": float(np.mean(np.abs(err))), "psnr": float(10 * np.log10(1 / np.mean(err**2)))}
+    x, hole = torch.from_numpy(batch.x * (1 - batch.hole)), torch.from_numpy(batch.hole)
+    fills = {"harmonic interpolation": harmonic_fill(x[:, 1:2], hole[:, 1:2])}
+    if depth is not None:
+        fills["slice-guided interpolation"] = slice_guided_fill(x, hole)
+    out = {}
+    for name, fill in fills.items():
+        err = fill[:, 0].numpy()[filled] - batch.x[:, 1][filled]
+        out[name] = {"mae": float(np.mean(np.abs(err))), "psnr": float(10 * np.log10(1 / np.mean(err**2)))}
+    return out
 
 
 def table(rows: list[dict]) -> str:
-    """Markdown table of the rows (square holes first)."""
+    """Markdown table of the rows, grouped by hole kind in the order they were evaluated."""
     from ctinpaint.evaluate import is_spread_metric
 
     header = ["variant", "holes", *[label for _, label, _ in COLUMNS], "std ×"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for hole_shape in ("square", "random"):
+    for holes in dict.fromkeys(row["holes"] for row in rows):
         for row in rows:
-            if row["holes"] != hole_shape:
+            if row["holes"] != holes:
                 continue
-            cells = [row["variant"], hole_shape]
+            cells = [row["variant"], holes]
             for key, _, fmt in COLUMNS:
                 value = row.get(key)
-                is_baseline = row["variant"] in ("biharmonic", "harmonic interpolation") and is_spread_metric(key)
+                is_baseline = row["variant"] in BASELINES and is_spread_metric(key)
                 cells.append("—" if value is None or is_baseline or not np.isfinite(value) else fmt.format(value))
             scale = row.get("std_scale")
             cells.append("—" if scale is None else f"{scale:.2f}")
@@ -175,7 +206,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with the SiC slices, or 'phantom'")
+    parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with the SiC slices, 'phantom' or 'phantom3d'")
     parser.add_argument("--variants", nargs="+", default=["seed", "unet", "harmonic", "harmonic+moments"],
                         choices=sorted(VARIANTS))
     parser.add_argument("--steps", type=int, default=400, help="training steps per variant (batch 64)")

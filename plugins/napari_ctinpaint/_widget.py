@@ -173,6 +173,14 @@ class InpaintWidget(QWidget):
         self.preset.addItems(list(PRESETS))
         self.preset.setCurrentText(DEFAULT_PRESET)
         form.addRow("network", self.preset)
+        self.context = QSpinBox()
+        self.context.setRange(0, 8)
+        self.context.setValue(0)
+        self.context.setToolTip(
+            "Neighbouring slices on each side the networks also see (2.5D). Use 1 or 2 for a real 3D scan; "
+            "0 for a single slice or a stack of unrelated slices. Not available for the seed network."
+        )
+        form.addRow("neighbour slices", self.context)
         self.train_button = QPushButton("Train")
         self.train_button.clicked.connect(self.start_training)
         form.addRow(self.train_button)
@@ -342,7 +350,8 @@ class InpaintWidget(QWidget):
             raise ValueError("out_dir: choose a folder to train into")
         mask = self._mask_layer().data if self.mask_choice.currentText() else None
         return TrainRequest(volume=self._volume_layer().data, mask=mask, out_dir=Path(out), preset=self.preset.currentText(),
-                            minutes=self.minutes.value(), device=self.device.currentText())  # fmt: skip
+                            minutes=self.minutes.value(), device=self.device.currentText(),
+                            model_overrides={"context": self.context.value()})  # fmt: skip
 
     def _on_train_update(self, update: TrainProgress) -> None:
         if update.total:

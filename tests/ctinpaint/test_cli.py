@@ -113,6 +113,21 @@ def test_train_inpaint_evaluate(tmp_path, capsys):
                  "--device", "cpu"]) == 0
 
 
+def test_train_with_context_then_evaluate(tmp_path, capsys):
+    data = _phantom(tmp_path)
+    model = tmp_path / "model"
+    assert main(["train", str(data), "--key", "volume", "--out", str(model), "--context", "1",
+                 "--steps", "2", "--batch-size", "8", "--device", "cpu"]) == 0
+    assert json.loads((model / "model.json").read_text())["meta"]["ctinpaint"]["model"]["context"] == 1
+    capsys.readouterr()
+    assert main(["evaluate", str(data), "--key", "truth", "--model", str(model), "--holes", "4", "--samples", "4",
+                 "--device", "cpu"]) == 0
+    assert "biharmonic" in capsys.readouterr().out
+    assert main(["train", str(data), "--key", "volume", "--out", str(tmp_path / "m2"), "--context", "-1",
+                 "--steps", "2", "--device", "cpu"]) == 2
+    assert "context must be >= 0" in capsys.readouterr().err
+
+
 def test_inpaint_with_a_missing_model_is_a_clean_error(tmp_path, capsys):
     data = _phantom(tmp_path)
     code = main(["inpaint", str(data), "--key", "volume", "--mask", str(data), "--mask-key", "mask",

@@ -241,6 +241,22 @@ def test_load_model_round_trip(tiny_run):
     assert out.shape == x.shape and torch.isfinite(out).all()
 
 
+def test_a_model_with_context_trains_on_neighbouring_slices_and_inpaints(tiny_volume, tmp_path):
+    from ctinpaint.inpaint import inpaint_volume
+
+    config = config_for("harmonic", width=4, context=1)
+    result = train_model(tiny_volume, tmp_path / "run", model_config=config, config=tiny_config(3),
+                         intensity=TINY_INTENSITY, progress=False)  # fmt: skip
+    assert result.step == 3
+    loaded = load_model(tmp_path / "run", device="cpu")
+    assert loaded.model.config == config and loaded.meta["model"]["context"] == 1
+    assert all(np.isfinite(row["psnr"]) for row in _log(tmp_path / "run") if "psnr" in row)
+    mask = np.zeros(tiny_volume.shape, bool)
+    mask[1, 40:50, 40:52] = True
+    out = np.asarray(inpaint_volume(tiny_volume, mask, loaded, n_samples=4, seed=0).inpainted)
+    np.testing.assert_array_equal(out[~mask], tiny_volume[~mask])
+
+
 def test_load_model_missing_folder(tmp_path):
     with pytest.raises(ValueError, match="model_dir"):
         load_model(tmp_path / "does_not_exist", device="cpu")

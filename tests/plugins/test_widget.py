@@ -159,3 +159,12 @@ def test_a_bad_model_file_is_a_notification_not_a_crash(widget, qtbot, tiny_phan
     widget.model_path.setText("")
     widget.load_model()
     assert "choose a model folder" in errors_shown()[-1]
+
+
+def test_neighbour_slices_reach_the_training_request(widget, tiny_phantom, tmp_path):
+    show_phantom(widget, tiny_phantom)
+    widget.train_dir.setText(str(tmp_path / "model"))
+    assert widget._train_request().model_overrides == {"context": 0}
+    widget.context.setValue(2)
+    request = widget._train_request()
+    assert request.model_overrides == {"context": 2} and request.out_dir == tmp_path / "model"
