@@ -30,7 +30,7 @@ _DATA_HELP = (
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 success, 2 bad input)."""
+    """Run the command line; returns the exit status (0 success, 2 bad input, 1 a failed read or write)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"gan-zoo {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, no permission, a vanished file
+        print(f"gan-zoo {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

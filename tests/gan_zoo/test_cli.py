@@ -105,3 +105,11 @@ def test_bad_input_gives_one_line_and_status_2(tmp_path, capsys):
     # The same through a real process: one line on stderr, status 2, no traceback.
     result = gan_zoo("sample", tmp_path, "--out", tmp_path / "x.png", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr and result.stderr.startswith("gan-zoo sample: error: directory:")
+
+
+def test_a_failed_write_gives_one_line_and_status_1(tmp_path):
+    (tmp_path / "afile").write_text("")
+    result = gan_zoo("train", "dcgan", "--data", "digits", "--out", tmp_path / "afile" / "run", "--steps", "1",
+                     "--quiet", check=False)  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("gan-zoo train: error: ") and "Not a directory" in result.stderr
