@@ -30,6 +30,11 @@ Two presets, both built by :func:`build_model` from a :class:`ModelConfig`:
     learn texture, edges and spread; with a short CPU budget this is the
     difference between a usable fill and noise.
 
+Any ``unet`` or ``harmonic`` config can add 2.5D conditioning
+(``ModelConfig.context``): windows then carry the neighbouring slices with
+their own masks as extra channels, which C and D read; the ``harmonic`` prior
+becomes the classical inter-slice fill (:func:`slice_guided_fill`).
+
 Parameter counts at the default geometry (P = 32, l = 18):
 
 ======  ==========  =========  ===========  =========
