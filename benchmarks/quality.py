@@ -53,6 +53,8 @@ VARIANTS = {
     "harmonic+moments+lsgan": ("harmonic", {"moments": 1.0, "loss": "lsgan"}),
     # 2.5D: the adjacent slice on each side as context (ModelConfig.context), for 3D data.
     "harmonic+moments+context1": ("harmonic", {"moments": 1.0, "context": 1}),
+    "harmonic+moments+context1+slow": ("harmonic", {"moments": 1.0, "context": 1, "lr_g": 2e-4}),
+    "harmonic+moments+context1-ms": ("harmonic", {"moments": 1.0, "context": 1, "mode_seeking": 0.0}),
 }
 #: TrainConfig overrides that belong to the ModelConfig instead.
 MODEL_FIELDS = ("context",)
