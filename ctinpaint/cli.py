@@ -24,16 +24,9 @@ folder of 2D TIFF/PNG slices; they are read lazily, chunk by chunk."""
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 2 bad input, 1 a failed read or write)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except (ValueError, TypeError) as exc:
-        print(f"ctinpaint {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # disk full, no permission, a vanished file: the system's own words say it best
-        print(f"ctinpaint {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    from gan_zoo.cli import run_command
+
+    return run_command(_parser().parse_args(argv), "ctinpaint")
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -31,15 +31,24 @@ _DATA_HELP = (
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 success, 2 bad input, 1 a failed read or write)."""
-    parser = _parser()
-    args = parser.parse_args(argv)
+    return run_command(_parser().parse_args(argv), "gan-zoo")
+
+
+def run_command(args, program: str) -> int:
+    """Run a parsed subcommand (``args.run(args)``); an expected error becomes one line on stderr.
+
+    Exit status: what the command returns; 2 for bad input (ValueError,
+    TypeError); 1 for a failed read or write (OSError: disk full, no
+    permission, a vanished file), whose own words say it best. The
+    ``ctinpaint`` command line uses it too.
+    """
     try:
         return args.run(args)
     except (ValueError, TypeError) as exc:
-        print(f"gan-zoo {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{program} {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # disk full, no permission, a vanished file
-        print(f"gan-zoo {args.command}: error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"{program} {args.command}: error: {exc}", file=sys.stderr)
         return 1
 
 
