@@ -12,6 +12,13 @@ time. Both factors are fitted on held-out windows the best checkpoint was not
 chosen on, stored in the model file, and applied by
 :func:`ctinpaint.inpaint.inpaint_volume` and :func:`ctinpaint.evaluate.evaluate_model`.
 
+A model with 2.5D context makes two kinds of error: small where an adjacent
+slice is known at the pixel (the fill follows it), large where none is (the
+fill comes from the slice alone), and its raw spread does not differ by the
+same factor. Such models get a second pair of factors, ``guided_std_scale``
+and ``guided_interval_scale``, fitted on and applied to the "guided" pixels
+(see :func:`guided_pixels`); the first pair serves every other pixel.
+
 A single factor cannot fix the *shape* of the error distribution: when errors
 are heavy-tailed, the fitted factor balances the 1σ and 2σ coverages (it
 minimises the sum of their squared misses), and the stored ``after``
@@ -22,13 +29,13 @@ is none: pixels whose samples all agree keep a zero std.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
 from ._checks import check_float
 
-__all__ = ["Calibration", "fit_calibration", "NORMAL_COVERAGE"]
+__all__ = ["Calibration", "fit_calibration", "guided_pixels", "NORMAL_COVERAGE"]
 
 #: Share of a normal distribution within 1 and 2 standard deviations of its mean.
 NORMAL_COVERAGE = (math.erf(1 / math.sqrt(2)), math.erf(2 / math.sqrt(2)))
@@ -36,6 +43,8 @@ NORMAL_COVERAGE = (math.erf(1 / math.sqrt(2)), math.erf(2 / math.sqrt(2)))
 INTERVAL_TARGET = 0.95
 # Candidate factors: log-spaced, 1 % apart, from 1/50 to 50.
 _GRID = np.exp(np.linspace(math.log(0.02), math.log(50.0), 787))
+# Fewest held-out pixels of each kind (guided or not) to fit separate factors on.
+_MIN_GROUP_PIXELS = 200
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,10 @@ class Calibration:
         Multiplies every quantile's distance from the mean (> 0; 1 = unchanged).
     n_pixels : int
         Held-out hole pixels the factors were fitted on (0: not fitted).
+    guided_std_scale, guided_interval_scale : float or None
+        The factors for guided pixels (an adjacent slice known there) of a
+        model with 2.5D context; None: ``std_scale`` and ``interval_scale``
+        serve every pixel.
     before, after : dict of str to float
         Coverages (``coverage_1sigma``, ``coverage_2sigma`` and, when quantiles
         were sampled, ``interval_coverage``) on those pixels with the raw and
@@ -69,9 +82,15 @@ class Calibration:
     n_pixels: int = 0
     before: dict = field(default_factory=dict)
     after: dict = field(default_factory=dict)
+    guided_std_scale: float | None = None
+    guided_interval_scale: float | None = None
 
     def __post_init__(self):
-        for name in ("std_scale", "interval_scale"):
+        if (self.guided_std_scale is None) != (self.guided_interval_scale is None):
+            raise ValueError("guided_std_scale and guided_interval_scale must be given together")
+        for name in ("std_scale", "interval_scale", "guided_std_scale", "guided_interval_scale"):
+            if getattr(self, name) is None and name.startswith("guided"):
+                continue
             value = check_float(getattr(self, name), name=name, minimum=0.0)
             if value <= 0:
                 raise ValueError(f"{name} must be > 0, got {value}")
@@ -85,26 +104,44 @@ class Calibration:
             ):
                 raise ValueError(f"{name} must be a dict of metric name to number, got {value!r}")
 
-    def apply(self, stats):
+    def apply(self, stats, guided=None):
         """The same statistics with the spread calibrated.
 
         Parameters
         ----------
         stats : ctinpaint.sampling.FillStats
             From :func:`ctinpaint.sampling.sample_fills`, in network units.
+        guided : numpy.ndarray, bool (N, P, P), optional
+            :func:`guided_pixels` of the windows; used when the calibration
+            has guided factors (then required).
 
         Returns
         -------
         ctinpaint.sampling.FillStats
-            New arrays: ``std * std_scale``, and each quantile moved to
-            ``mean + interval_scale * (quantile - mean)`` on filled pixels;
-            ``mean`` and ``filled`` unchanged (the same arrays).
+            New arrays: ``std`` times its factor, and each quantile moved to
+            ``mean + factor * (quantile - mean)`` on filled pixels (the
+            guided factors on guided pixels); ``mean`` and ``filled``
+            unchanged (the same arrays).
+
+        Raises
+        ------
+        ValueError
+            A calibration with guided factors and no (or a mismatched) ``guided``.
         """
-        std = (stats.std * np.float32(self.std_scale)).astype(np.float32)
+        std_scale, interval_scale = np.float32(self.std_scale), np.float32(self.interval_scale)
+        if self.guided_std_scale is not None:
+            if guided is None or np.shape(guided) != stats.std.shape:
+                raise ValueError(
+                    f"guided: this calibration has factors for guided pixels; pass a bool map of shape "
+                    f"{stats.std.shape} (ctinpaint.calibration.guided_pixels), got {np.shape(guided) if guided is not None else None}"
+                )
+            guided = np.asarray(guided, dtype=bool)
+            std_scale = np.where(guided, np.float32(self.guided_std_scale), std_scale)
+            interval_scale = np.where(guided, np.float32(self.guided_interval_scale), interval_scale)
+        std = (stats.std * std_scale).astype(np.float32)
         quantiles = stats.quantiles
         if quantiles is not None:
-            k = np.float32(self.interval_scale)
-            moved = stats.mean[None] + k * (quantiles - stats.mean[None])
+            moved = stats.mean[None] + interval_scale * (quantiles - stats.mean[None])
             quantiles = np.where(stats.filled[None], moved, quantiles).astype(np.float32)
         return stats._replace(std=std, quantiles=quantiles)
 
@@ -124,6 +161,8 @@ class Calibration:
         names = {f.name for f in fields(cls)}
         if not isinstance(data, dict):
             raise ValueError(f"calibration: expected a JSON object, got {type(data).__name__}")
+        # Calibrations written before guided factors existed have neither key.
+        data = {"guided_std_scale": None, "guided_interval_scale": None, **data}
         if set(data) != names:
             raise ValueError(
                 f"calibration: expected keys {sorted(names)}, got unknown {sorted(set(data) - names)} "
@@ -135,7 +174,31 @@ class Calibration:
             raise ValueError(f"calibration: {exc}") from exc
 
 
-def fit_calibration(truth, stats) -> Calibration:
+def guided_pixels(masks, context: int) -> np.ndarray:
+    """Pixels of the filled slice where an adjacent slice is known: bool (N, P, P).
+
+    Parameters
+    ----------
+    masks : numpy.ndarray, bool (N, 2 context + 1, P, P)
+        Unknown pixels of the windows (as given to
+        :func:`ctinpaint.sampling.sample_fills`).
+    context : int
+        The model's ``config.context``; 0 gives no guided pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((1, 3, 4, 4), bool); m[:, 1] = True; m[:, 0, :2] = True; m[:, 2, :2] = True
+    >>> guided_pixels(m, 1)[0].sum(axis=1)          # rows 0-1 hidden above and below
+    array([0, 0, 4, 4])
+    """
+    masks = np.asarray(masks, dtype=bool)
+    if context == 0:
+        return np.zeros((masks.shape[0], *masks.shape[-2:]), bool)
+    return ~masks[:, context - 1] | ~masks[:, context + 1]
+
+
+def fit_calibration(truth, stats, guided=None) -> Calibration:
     """Fit the spread factors on windows whose truth is known.
 
     Parameters
@@ -146,6 +209,10 @@ def fit_calibration(truth, stats) -> Calibration:
         Raw statistics of the fills of those windows (with the 2.5 % and
         97.5 % quantiles, ``quantiles=(0.025, 0.975)``, to fit
         ``interval_scale``; otherwise it stays 1).
+    guided : numpy.ndarray, bool (N, P, P), optional
+        :func:`guided_pixels` of a model with 2.5D context. When both guided
+        and other filled pixels number at least 200, each kind gets its own
+        factors.
 
     Returns
     -------
@@ -154,7 +221,7 @@ def fit_calibration(truth, stats) -> Calibration:
     Raises
     ------
     ValueError
-        ``truth`` does not match the statistics, or no pixel was filled.
+        ``truth`` or ``guided`` does not match the statistics, or no pixel was filled.
 
     Examples
     --------
@@ -173,6 +240,23 @@ def fit_calibration(truth, stats) -> Calibration:
     sel = np.asarray(stats.filled, dtype=bool)
     if not sel.any():
         raise ValueError("stats: no filled pixel to calibrate on")
+    if guided is not None and np.shape(guided) != sel.shape:
+        raise ValueError(f"guided shape {np.shape(guided)} does not match the statistics' shape {sel.shape}")
+    guided = None if guided is None else np.asarray(guided, dtype=bool) & sel
+    split = guided is not None and min(int(guided.sum()), int((sel & ~guided).sum())) >= _MIN_GROUP_PIXELS
+    factors = {}
+    if split:
+        std_scale, interval_scale = _fit_factors(truth, stats, sel & ~guided)
+        factors["guided_std_scale"], factors["guided_interval_scale"] = _fit_factors(truth, stats, guided)
+    else:
+        std_scale, interval_scale = _fit_factors(truth, stats, sel)
+    calibration = Calibration(std_scale=std_scale, interval_scale=interval_scale, n_pixels=int(sel.sum()), **factors)
+    after = calibration.apply(stats, guided if split else None)
+    return replace(calibration, before=_coverages(truth, stats, sel), after=_coverages(truth, after, sel))
+
+
+def _fit_factors(truth: np.ndarray, stats, sel: np.ndarray) -> tuple[float, float]:
+    """(std factor, interval factor) that best calibrate the pixels ``sel``."""
     err = np.abs(stats.mean[sel].astype(np.float64) - truth[sel])
     std = stats.std[sel].astype(np.float64)
     # err / std, with exact hits counting as covered at any scale and misses with std 0 never.
@@ -186,23 +270,23 @@ def fit_calibration(truth, stats) -> Calibration:
     t1, t2 = NORMAL_COVERAGE
     misses = (coverage(_GRID) - t1) ** 2 + (coverage(2 * _GRID) - t2) ** 2
     std_scale = float(_GRID[int(np.argmin(misses))])
-    before = {"coverage_1sigma": float(coverage(1.0)), "coverage_2sigma": float(coverage(2.0))}
-    after = {"coverage_1sigma": float(coverage(std_scale)), "coverage_2sigma": float(coverage(2 * std_scale))}
-
     interval_scale = 1.0
     if stats.quantiles is not None and len(stats.quantiles) == 2:
         mean = stats.mean[sel].astype(np.float64)
         below = mean - stats.quantiles[0][sel]
         above = stats.quantiles[1][sel] - mean
         t = truth[sel].astype(np.float64)
-
-        def interval_coverage(k):
-            return float(np.mean((t >= mean - k * below) & (t <= mean + k * above)))
-
-        hits = np.array([interval_coverage(k) for k in _GRID[::4]])
+        hits = np.array([np.mean((t >= mean - k * below) & (t <= mean + k * above)) for k in _GRID[::4]])
         interval_scale = float(_GRID[::4][int(np.argmin(np.abs(hits - INTERVAL_TARGET)))])
-        before["interval_coverage"] = interval_coverage(1.0)
-        after["interval_coverage"] = interval_coverage(interval_scale)
-    return Calibration(
-        std_scale=std_scale, interval_scale=interval_scale, n_pixels=int(sel.sum()), before=before, after=after
-    )
+    return std_scale, interval_scale
+
+
+def _coverages(truth: np.ndarray, stats, sel: np.ndarray) -> dict:
+    """Coverage of mean ± 1σ, ± 2σ and (with two quantiles) of the interval on the pixels ``sel``."""
+    err = np.abs(stats.mean[sel].astype(np.float64) - truth[sel])
+    std = stats.std[sel].astype(np.float64)
+    out = {"coverage_1sigma": float(np.mean(err <= std)), "coverage_2sigma": float(np.mean(err <= 2 * std))}
+    if stats.quantiles is not None and len(stats.quantiles) == 2:
+        t = truth[sel]
+        out["interval_coverage"] = float(np.mean((t >= stats.quantiles[0][sel]) & (t <= stats.quantiles[1][sel])))
+    return out

@@ -481,7 +481,9 @@ def evaluate_model(
         raw = hole_metrics(
             truth, stats.mean, stats.std, stats.filled, low=stats.quantiles[0], high=stats.quantiles[1], hole=hole
         )
-        stats = calibration.apply(stats)
+        from .calibration import guided_pixels
+
+        stats = calibration.apply(stats, guided_pixels(masks, context))
     single = draw_fills(model, windows, masks, seed=seed + 1)
     gan = hole_metrics(
         truth,

@@ -337,6 +337,7 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, quant
     so a slab's result does not depend on how the volume is cut into slabs.
     """
     from .artifacts import find_artifacts, windows_for
+    from .calibration import guided_pixels
 
     net, intensity = model.model, model.intensity
     P, L, context = net.config.patch, net.config.hole, net.config.context
@@ -409,12 +410,14 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, quant
             batch_fill.append(fill)
             batch_place.append((a, r0 - o, c0 - o, row))
             batch_seeds.append(_window_seed(seed, axis, start + a.slice, a.bbox, r))
+        window_masks = np.stack(batch_masks)
         stats = sample_fills(
-            net, np.stack(batch_windows), np.stack(batch_masks), n_samples=n_samples, batch=batch,
+            net, np.stack(batch_windows), window_masks, n_samples=n_samples, batch=batch,
             quantiles=quantiles, seed=batch_seeds,
         )
         if model.calibration is not None:
-            stats = model.calibration.apply(stats)
+            # Without context the masks are (N, P, P); guided_pixels then finds none.
+            stats = model.calibration.apply(stats, guided_pixels(window_masks, context))
         for i, (a, pr, pc, row) in enumerate(batch_place):
             fill = batch_fill[i]
             ys, xs = np.nonzero(fill)

@@ -389,7 +389,7 @@ def _calibrate(model, out_dir: Path, windows: np.ndarray, unknown: np.ndarray, c
     """Spread factors of the exported (best) networks, fitted on the calibration windows (N, K, P, P)."""
     from gan_zoo.training import load_networks
 
-    from .calibration import fit_calibration
+    from .calibration import fit_calibration, guided_pixels
     from .evaluate import INTERVAL_QUANTILES
     from .sampling import sample_fills
 
@@ -401,7 +401,8 @@ def _calibrate(model, out_dir: Path, windows: np.ndarray, unknown: np.ndarray, c
     stats = sample_fills(
         model, windows, unknown, n_samples=max(config.val_samples, 64), quantiles=INTERVAL_QUANTILES, seed=config.seed + 2
     )
-    return fit_calibration(windows[:, model.config.context], stats)
+    context = model.config.context
+    return fit_calibration(windows[:, context], stats, guided_pixels(unknown, context))
 
 
 def _validation_metrics(truth: np.ndarray, stats) -> dict[str, float]:

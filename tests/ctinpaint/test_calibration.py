@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from ctinpaint.calibration import NORMAL_COVERAGE, Calibration, fit_calibration
+from ctinpaint.calibration import NORMAL_COVERAGE, Calibration, fit_calibration, guided_pixels
 from ctinpaint.sampling import FillStats
 
 
@@ -111,3 +111,71 @@ def test_fit_errors():
         fit_calibration(truth[:3], stats)
     with pytest.raises(ValueError, match="stats: no filled pixel"):
         fit_calibration(truth, stats._replace(filled=np.zeros_like(stats.filled)))
+
+
+# --------------------------------------------------------------------------- guided pixels (2.5D context)
+
+
+def _two_regimes(seed=0, n=40, size=32):
+    """Guided pixels (left half) whose spread is twice too wide, others (right half) half as wide as needed."""
+    rng = np.random.default_rng(seed)
+    std = np.full((n, size, size), 0.1, np.float32)
+    guided = np.zeros((n, size, size), bool)
+    guided[:, :, : size // 2] = True
+    err = rng.normal(size=std.shape) * np.where(guided, 0.05, 0.2)
+    truth = err.astype(np.float32)
+    stats = FillStats(mean=np.zeros_like(truth), std=std, quantiles=None, filled=np.ones(truth.shape, bool))
+    return truth, stats, guided
+
+
+def test_guided_pixels_get_their_own_factors():
+    truth, stats, guided = _two_regimes()
+    one = fit_calibration(truth, stats)
+    two = fit_calibration(truth, stats, guided)
+    assert one.guided_std_scale is None
+    assert two.guided_std_scale == pytest.approx(0.5, rel=0.05) and two.std_scale == pytest.approx(2.0, rel=0.05)
+    calibrated = two.apply(stats, guided)
+    for part in (guided, ~guided):
+        err, std = np.abs(truth[part]), calibrated.std[part]
+        assert abs(np.mean(err <= std) - NORMAL_COVERAGE[0]) < 0.02
+        assert abs(np.mean(err <= 2 * std) - NORMAL_COVERAGE[1]) < 0.02
+    # One factor for both kinds covers the guided pixels far too often and the others far too rarely.
+    single = one.apply(stats)
+    assert np.mean(np.abs(truth[guided]) <= single.std[guided]) > 0.9
+    assert np.mean(np.abs(truth[~guided]) <= single.std[~guided]) < 0.5
+    assert Calibration.from_dict(json.loads(json.dumps(two.to_dict()))) == two
+
+
+def test_too_few_guided_pixels_fit_one_factor():
+    truth, stats, guided = _two_regimes()
+    few = np.zeros_like(guided)
+    few[0, 0, :10] = True
+    assert fit_calibration(truth, stats, few).guided_std_scale is None
+    assert fit_calibration(truth, stats, np.zeros_like(guided)).guided_std_scale is None
+
+
+def test_guided_factors_need_the_guided_map():
+    truth, stats, guided = _two_regimes()
+    two = fit_calibration(truth, stats, guided)
+    with pytest.raises(ValueError, match="guided"):
+        two.apply(stats)
+    with pytest.raises(ValueError, match="guided"):
+        two.apply(stats, guided[:, :3])
+    with pytest.raises(ValueError, match="guided shape"):
+        fit_calibration(truth, stats, guided[:2])
+    with pytest.raises(ValueError, match="given together"):
+        Calibration(guided_std_scale=1.0)
+    with pytest.raises(ValueError, match="guided_std_scale"):
+        Calibration(guided_std_scale=-1.0, guided_interval_scale=1.0)
+    old = Calibration(std_scale=0.7).to_dict()
+    del old["guided_std_scale"], old["guided_interval_scale"]  # a model file from before guided factors
+    assert Calibration.from_dict(old) == Calibration(std_scale=0.7)
+
+
+def test_guided_pixels_of_context_windows():
+    masks = np.ones((2, 5, 8, 8), bool)
+    masks[0, 1, :, :4] = False  # the slice just above is known on the left
+    masks[1, 0] = False  # two slices away: does not count
+    guided = guided_pixels(masks, 2)
+    assert guided[0, :, :4].all() and not guided[0, :, 4:].any() and not guided[1].any()
+    assert not guided_pixels(np.zeros((2, 8, 8), bool), 0).any()

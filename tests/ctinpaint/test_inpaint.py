@@ -297,3 +297,18 @@ def test_context_model_with_nan_neighbours():
     result = inpaint_volume(vol, mask, _context_model(), n_samples=8, seed=0, nan_policy="mask")
     out = np.asarray(result.inpainted.compute())
     assert np.isfinite(out).all()
+
+
+def test_guided_calibration_scales_pixels_with_a_known_neighbour_by_its_own_factor():
+    from ctinpaint.calibration import Calibration
+
+    vol, mask = _data("float32", shape=(8, 48, 56))
+    mask[4, 20:30, 20:40] = True  # slice 3 hides 20:45 x 5:40 too; slice 5 is known there
+    mask[5, 20:30, 30:40] = True  # ... except columns 30:40: no adjacent slice known there
+    raw_model = _context_model()
+    calibration = Calibration(std_scale=3.0, interval_scale=1.0, guided_std_scale=0.5, guided_interval_scale=1.0)
+    common = dict(n_samples=16, seed=3)
+    raw = np.asarray(inpaint_volume(vol, mask, raw_model, **common).std.compute())
+    cal = np.asarray(inpaint_volume(vol, mask, raw_model._replace(calibration=calibration), **common).std.compute())
+    np.testing.assert_allclose(cal[4, 20:30, 20:30], 0.5 * raw[4, 20:30, 20:30], rtol=1e-5)  # slice 5 known
+    np.testing.assert_allclose(cal[4, 20:30, 30:40], 3.0 * raw[4, 20:30, 30:40], rtol=1e-5)  # both hidden
