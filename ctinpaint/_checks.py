@@ -101,10 +101,9 @@ def check_window_stack(value, *, name: str, shape=None, mask: bool = False, squa
     arr = np.asarray(value)
     if channels == 1 and arr.ndim == 4 and arr.shape[1] == 1:
         arr = arr[:, 0]
-    elif channels > 1 and arr.ndim == 4 and arr.shape[1] == channels:
-        arr = arr.reshape(-1, *arr.shape[2:])  # checked as N * K planes, reshaped back below
     elif channels > 1:
-        arr = arr[None, None]  # any other shape is refused below
+        # Checked as N * K planes, reshaped back below; any other shape is refused.
+        arr = arr.reshape(-1, *arr.shape[2:]) if arr.ndim == 4 and arr.shape[1] == channels else arr[None, None, None]
     if arr.ndim != 3 or (square and arr.shape[1] != arr.shape[2]):
         kind = "P, P" if square else "H, W"
         kind = f"(N, {kind}) or (N, 1, {kind})" if channels == 1 else f"(N, {channels}, {kind})"
