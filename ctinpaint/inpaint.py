@@ -399,14 +399,11 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, quant
             fill_box = w.fill[w.hole_origin[0] : w.hole_origin[0] + L, w.hole_origin[1] : w.hole_origin[1] + L]
             fill = np.zeros((P, P), bool)
             fill[o : o + L, o : o + L] = fill_box
-            if context:
-                values, hidden = neighbours.window(a.slice, region)
-                values[context], hidden[context] = work[a.slice][region], ~known[a.slice][region]
-                batch_windows.append(values)
-                batch_masks.append(hidden)
-            else:
-                batch_windows.append(work[a.slice][region])
-                batch_masks.append(~known[a.slice][region])  # includes fill: not filled yet
+            # The neighbouring slices (none without context), then this slice as filled so far.
+            values, hidden = neighbours.window(a.slice, region)
+            values[context], hidden[context] = work[a.slice][region], ~known[a.slice][region]
+            batch_windows.append(values)
+            batch_masks.append(hidden)  # includes fill: not filled yet
             batch_fill.append(fill)
             batch_place.append((a, r0 - o, c0 - o, row))
             batch_seeds.append(_window_seed(seed, axis, start + a.slice, a.bbox, r))
@@ -416,7 +413,6 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, quant
             quantiles=quantiles, seed=batch_seeds,
         )
         if model.calibration is not None:
-            # Without context the masks are (N, P, P); guided_pixels then finds none.
             stats = model.calibration.apply(stats, guided_pixels(window_masks, context))
         for i, (a, pr, pc, row) in enumerate(batch_place):
             fill = batch_fill[i]
@@ -442,7 +438,7 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, quant
 
 
 class _NeighbourPlanes:
-    """The neighbouring slices of a model with 2.5D context, in network units, padded like the work planes."""
+    """The neighbouring slices a window carries (none without 2.5D context), in network units, padded like the work planes."""
 
     def __init__(self, planes, masks, before: int, context: int, intensity, pad: int):
         self._planes, self._masks = planes, masks

@@ -59,12 +59,12 @@ def _fuzz(examples: int, deadline_ms: int = 5000):
 OUTCOMES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 @pytest.fixture(scope="module", autouse=True)
-def _report_and_one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _report():
     yield
-    torch.set_num_threads(previous)
     print("\nfuzz outcomes:")
     for function, counts in sorted(OUTCOMES.items()):
         print(f"  {function}: {sum(counts.values())} cases; " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

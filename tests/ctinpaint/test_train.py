@@ -55,14 +55,9 @@ def tiny_config(steps: int, **overrides) -> TrainConfig:
     return TrainConfig(**{**settings, **overrides})
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: the 2 shared cores also run the patch sampler's two
-    worker threads, and an oversubscribed OpenMP pool can be 10x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# One intra-op thread: the 2 shared cores also run the patch sampler's two
+# worker threads, and an oversubscribed OpenMP pool can be 10x slower.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
