@@ -51,6 +51,11 @@ VARIANTS = {
     "harmonic": ("harmonic", {"moments": 0.0}),
     "harmonic+moments": ("harmonic", {"moments": 1.0}),
     "harmonic+moments+lsgan": ("harmonic", {"moments": 1.0, "loss": "lsgan"}),
+    # beta-NLL: the moments loss weighted by the variance (mean learns like squared error).
+    "harmonic+moments+beta0.5": ("harmonic", {"moments": 1.0, "moments_beta": 0.5}),
+    "harmonic+moments+beta1": ("harmonic", {"moments": 1.0, "moments_beta": 1.0}),
+    "harmonic+moments+cosine": ("harmonic", {"moments": 1.0, "lr_schedule": "cosine"}),
+    "harmonic+moments+beta1+cosine": ("harmonic", {"moments": 1.0, "moments_beta": 1.0, "lr_schedule": "cosine"}),
     # 2.5D: the adjacent slice on each side as context (ModelConfig.context), for 3D data.
     "harmonic+moments+context1": ("harmonic", {"moments": 1.0, "context": 1}),
     "harmonic+moments+context1+slow": ("harmonic", {"moments": 1.0, "context": 1, "lr_g": 2e-4}),

@@ -242,7 +242,7 @@ def _describe(t) -> str:
 
 
 def moment_reconstruction_loss(fills: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, *,
-                               min_std: float = 1e-3) -> torch.Tensor:
+                               min_std: float = 1e-3, beta: float = 0.0) -> torch.Tensor:
     """Gaussian negative log-likelihood of the truth under the samples' mean and spread.
 
     The idea is the "moment reconstruction" loss (Lee et al., "Harmonizing
@@ -264,11 +264,24 @@ def moment_reconstruction_loss(fills: torch.Tensor, target: torch.Tensor, mask: 
     min_std : float, default 1e-3
         Floor of the per-pixel std, so a collapsed generator gives a large but
         finite loss instead of a division by zero.
+    beta : float, default 0.0
+        Each pixel's term is weighted by its variance to the power ``beta``,
+        the weight held constant in the gradient (the "beta-NLL" of Seitzer et
+        al., ICLR 2022), normalised to mean 1 over the counted pixels so the
+        loss keeps its overall weight against the adversarial term. With 0
+        (the plain NLL) the mean's gradient is ``(m - t) / s^2``: pixels the
+        generator is unsure of, which are the ones it fills worst, pull the
+        mean least, so the mean learns slowly exactly where it is wrong.
+        ``beta = 1`` gives every pixel's mean the same squared-error gradient
+        (times one factor per batch); the spread still learns its NLL optimum
+        ``s^2 = (t - m)^2`` for any ``beta`` in [0, 1].
 
     Returns
     -------
     torch.Tensor
-        Scalar: mean over the counted pixels of ``(t - m)^2 / (2 s^2) + log s``.
+        Scalar: mean over the counted pixels of
+        ``w ((t - m)^2 / (2 s^2) + log s)``, ``w = 1`` for ``beta = 0``, else
+        ``s^(2 beta)`` over its mean, held constant in the gradient.
 
     Examples
     --------
@@ -281,10 +294,14 @@ def moment_reconstruction_loss(fills: torch.Tensor, target: torch.Tensor, mask: 
         raise ValueError(f"fills: expected shape (K, *target.shape), got {tuple(fills.shape)} for target {tuple(target.shape)}")
     if fills.shape[0] < 2:
         raise ValueError("fills: at least two samples per condition are needed to estimate a spread")
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta!r}")
     mean = fills.mean(dim=0)
     var = fills.var(dim=0, unbiased=True).clamp_min(min_std**2)
     nll = 0.5 * (target - mean) ** 2 / var + 0.5 * torch.log(var)
-    if mask is None:
-        return nll.mean()
-    weight = torch.broadcast_to(mask, nll.shape).to(nll.dtype)
-    return (nll * weight).sum() / weight.sum().clamp_min(1.0)
+    counted = torch.ones_like(nll) if mask is None else torch.broadcast_to(mask, nll.shape).to(nll.dtype)
+    if beta:
+        w = var.detach() ** beta
+        w = w / ((w * counted).sum() / counted.sum().clamp_min(1.0)).clamp_min(1e-30)
+        nll = nll * w
+    return (nll * counted).sum() / counted.sum().clamp_min(1.0)

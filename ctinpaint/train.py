@@ -48,6 +48,11 @@ class TrainConfig:
         Patches per step.
     lr_g, lr_d : float
         Adam learning rates of C + G together and of D (reference: 1e-3, 3e-4).
+    lr_schedule : {"constant", "cosine"}
+        "cosine": both rates fall along a half cosine from their value at step
+        1 to 0 at ``steps`` (needs ``steps``), so the last steps average out
+        the noise of the adversarial updates instead of moving the fill around.
+        "constant": the reference's fixed rates.
     loss : {"nonsaturating", "lsgan", "hinge"}
         Adversarial loss (reference: nonsaturating).
     mode_seeking : float
@@ -62,6 +67,9 @@ class TrainConfig:
         the default 1.0 measured best with the default (``harmonic``) preset.
     moment_samples : int
         Fills per patch for that loss (>= 2).
+    moments_beta : float
+        Weight each pixel's term of that loss by its variance to this power
+        (0 to 1; see :func:`ctinpaint.losses.moment_reconstruction_loss`).
     hole_shape : {"square", "random"}
         Training holes: the reference's centred square, or random shapes inside
         the central box (real artifacts are any shape).
@@ -84,11 +92,13 @@ class TrainConfig:
     batch_size: int = 64
     lr_g: float = 1e-3
     lr_d: float = 3e-4
+    lr_schedule: str = "constant"
     loss: str = "nonsaturating"
     mode_seeking: float = 0.05
     r1: float = 0.0
     moments: float = 1.0
     moment_samples: int = 4
+    moments_beta: float = 0.0
     hole_shape: str = "random"
     axes: tuple[int, ...] = (0,)
     holdout: float = 0.125
@@ -110,11 +120,15 @@ class TrainConfig:
         check_int(self.batch_size, name="batch_size", minimum=1)
         check_float(self.lr_g, name="lr_g", minimum=0.0)
         check_float(self.lr_d, name="lr_d", minimum=0.0)
+        check_choice(self.lr_schedule, ("constant", "cosine"), name="lr_schedule")
+        if self.lr_schedule == "cosine" and self.steps is None:
+            raise ValueError("lr_schedule: 'cosine' decays to 0 at `steps`, so it needs steps (not only minutes)")
         check_choice(self.loss, ("nonsaturating", "lsgan", "hinge"), name="loss")
         check_float(self.mode_seeking, name="mode_seeking", minimum=0.0)
         check_float(self.r1, name="r1", minimum=0.0)
         check_float(self.moments, name="moments", minimum=0.0)
         check_int(self.moment_samples, name="moment_samples", minimum=2)
+        check_float(self.moments_beta, name="moments_beta", minimum=0.0, maximum=1.0)
         check_choice(self.hole_shape, ("square", "random"), name="hole_shape")
         object.__setattr__(self, "axes", tuple(self.axes))
         check_float(self.holdout, name="holdout", minimum=0.0, maximum=0.5)
@@ -269,6 +283,10 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         [*model.conditioner.parameters(), *model.generator.parameters()], lr=config.lr_g, betas=(0.5, 0.999)
     )
     opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr_d, betas=(0.5, 0.999))
+    schedules = {"G": None, "D": None}
+    if config.lr_schedule == "cosine":
+        schedules = {name: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.steps)
+                     for name, opt in (("G", opt_g), ("D", opt_d))}
     # The losses run through ``net``: in several processes, the same networks wrapped in
     # DistributedDataParallel (gradients averaged over ranks); validation and exports use ``model``.
     net = model if world == 1 else _data_parallel_view(model, config.device)
@@ -309,7 +327,9 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             loss = loss + config.mode_seeking * ms
             logs["mode_seeking"] = ms.detach()
         if config.moments > 0:
-            mr = moment_reconstruction_loss(fills, x[:, c : c + 1, o : o + L, o : o + L], box_hole)
+            mr = moment_reconstruction_loss(
+                fills, x[:, c : c + 1, o : o + L, o : o + L], box_hole, beta=config.moments_beta
+            )
             loss = loss + config.moments * mr
             logs["moments"] = mr.detach()
         return loss, logs
@@ -344,8 +364,8 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         result = run_training(
             networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
             phases=[
-                Phase("D", opt_d, d_loss),
-                Phase("G", opt_g, g_loss),
+                Phase("D", opt_d, d_loss, scheduler=schedules["D"]),
+                Phase("G", opt_g, g_loss, scheduler=schedules["G"]),
             ],
             data=_resumable(sampler),
             out_dir=out_dir,

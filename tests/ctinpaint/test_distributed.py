@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +76,17 @@ def job(tmp_path_factory):
     # Workers run torch on one thread (dask sets OMP_NUM_THREADS=1 for them); float32 sums
     # split over another number of threads differ in the last bits, so the threaded
     # reference uses one torch thread too, and then the outputs are equal bit for bit.
+    # A thread takes torch's thread count when it first runs torch and keeps it, and Dask
+    # reuses its pools of worker threads (one per calling thread), which an earlier test may
+    # have started with another count: calling from a new thread gives the run a new pool.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        reference = inpaint_volume(
-            data / "volume", data / "mask", model, n_samples=16, seed=3, slab=2, out=root / "threads.zarr", workers=2
-        )
+        with ThreadPoolExecutor(1) as caller:
+            reference = caller.submit(
+                inpaint_volume, data / "volume", data / "mask", model, n_samples=16, seed=3, slab=2,
+                out=root / "threads.zarr", workers=2,
+            ).result()
     finally:
         torch.set_num_threads(threads)
     return data, model, reference

@@ -210,3 +210,43 @@ def test_moment_reconstruction_mask_and_errors():
         moment_reconstruction_loss(fills[:1], target)
     with pytest.raises(ValueError, match="fills"):
         moment_reconstruction_loss(fills, target[:1])
+
+
+def test_moment_reconstruction_beta_gives_the_mean_a_squared_error_gradient():
+    from ctinpaint.losses import moment_reconstruction_loss
+
+    # Two pixels, same error 1 of the mean, spreads 0.1 and 1.
+    offsets = torch.tensor([-1.0, 1.0]).view(2, 1, 1) / math.sqrt(2)  # K=2 samples: unbiased variance 1
+    spread = torch.tensor([0.1, 1.0])
+    target = torch.zeros(1, 2)
+    mean_grads = {}
+    for beta in (0.0, 0.5, 1.0):
+        shift = torch.ones(1, 2, requires_grad=True)  # the mean, as a leaf
+        fills = shift + offsets * spread  # (K, 1, 2)
+        moment_reconstruction_loss(fills, target, beta=beta).backward()
+        mean_grads[beta] = shift.grad[0]
+    ratio = {beta: float(g[0] / g[1]) for beta, g in mean_grads.items()}
+    # Plain NLL: the confident pixel pulls 100x harder (1/s^2); beta 0.5: 10x; beta 1: equally.
+    assert ratio[0.0] == pytest.approx(100.0, rel=1e-4)
+    assert ratio[0.5] == pytest.approx(10.0, rel=1e-4)
+    assert ratio[1.0] == pytest.approx(1.0, rel=1e-4)
+    # Normalised weights: for equal spreads beta changes nothing.
+    fills = torch.randn(4, 3, 1, 5, 5, generator=torch.Generator().manual_seed(1))
+    equal = fills / fills.std(dim=0, keepdim=True)
+    t = torch.rand(3, 1, 5, 5)
+    assert float(moment_reconstruction_loss(equal, t, beta=1.0)) == pytest.approx(float(moment_reconstruction_loss(equal, t)), rel=1e-5)
+
+
+def test_moment_reconstruction_beta_mask_and_range():
+    from ctinpaint.losses import moment_reconstruction_loss
+
+    fills = torch.rand(3, 2, 1, 4, 4, requires_grad=True)
+    target = torch.rand(2, 1, 4, 4)
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[:, :, 1:3, 1:3] = 1
+    moment_reconstruction_loss(fills, target, mask, beta=0.5).backward()
+    assert fills.grad[:, :, :, 0, 0].abs().max() == 0
+    assert float(moment_reconstruction_loss(fills.detach(), target, torch.zeros_like(mask), beta=0.5)) == 0.0
+    for beta in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="beta must be in"):
+            moment_reconstruction_loss(fills, target, beta=beta)

@@ -171,6 +171,36 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tiny_volume, tiny_run, 
     assert all(np.isfinite(line["G"]["loss"]) and np.isfinite(line["D"]["loss"]) for line in losses)
 
 
+def test_cosine_schedule_decays_both_rates_and_resumes_exactly(tiny_volume, tmp_path):
+    import threading
+
+    config = tiny_config(6, lr_schedule="cosine")
+    whole = tmp_path / "whole"
+    train_model(tiny_volume, whole, model_config=TINY_MODEL, config=config, intensity=TINY_INTENSITY, progress=False)
+    lines = [line for line in _log(whole) if "validation" not in line]
+    for phase, base in (("G", config.lr_g), ("D", config.lr_d)):
+        rates = [line[phase]["lr"] for line in lines]
+        assert all(a > b for a, b in zip(rates, rates[1:])), rates
+        assert rates[0] <= base and rates[-1] < 0.1 * base
+
+    # Cut after step 4 and resumed: the schedulers' state comes back with the checkpoint.
+    stop = threading.Event()
+
+    def cancel_at_3(step, total, line):
+        if step == 3:
+            stop.set()
+
+    split = tmp_path / "split"
+    first = train_model(tiny_volume, split, model_config=TINY_MODEL, config=config, intensity=TINY_INTENSITY,
+                        progress=cancel_at_3, stop=stop)  # fmt: skip
+    second = train_model(tiny_volume, split, model_config=TINY_MODEL, config=config, progress=False)
+    assert (first.step, second.resumed_from, second.step) == (4, 4, 6)
+    assert [line for line in _log(split) if "validation" not in line] == lines
+    a, b = load_checkpoint(whole, "latest")[0], load_checkpoint(split, "latest")[0]
+    for key in (k for k in a if k.startswith(("networks.", "optimizers.", "schedulers."))):
+        assert torch.equal(a[key], b[key]), key
+
+
 def test_cancelled_training_exports_a_model_and_resumes_exactly(tiny_volume, tiny_run, tmp_path):
     import threading
 
@@ -349,6 +379,10 @@ def test_load_model_never_unpickles(model_copy, tmp_path, consistent_json):
         (dict(holdout=0.51), "holdout"),
         (dict(lr_g=-1e-4), "lr_g"),
         (dict(lr_d=-1e-4), "lr_d"),
+        (dict(moments_beta=1.5), "moments_beta"),
+        (dict(moments_beta=-0.5), "moments_beta"),
+        (dict(lr_schedule="step"), "lr_schedule"),
+        (dict(steps=None, minutes=5.0, lr_schedule="cosine"), "lr_schedule"),
     ],
 )
 def test_train_config_errors_name_the_field(overrides, field):
@@ -360,6 +394,7 @@ def test_train_config_boundaries_are_accepted():
     assert TrainConfig(holdout=0.5).holdout == 0.5
     assert TrainConfig(lr_g=0.0, lr_d=0.0).lr_g == 0.0
     assert TrainConfig(steps=None, minutes=1.5).steps is None
+    assert TrainConfig(moments_beta=1.0).moments_beta == 1.0
 
 
 def test_train_config_dict_round_trip():
