@@ -56,13 +56,16 @@ VARIANTS = {
     "harmonic+moments+beta1": ("harmonic", {"moments": 1.0, "moments_beta": 1.0}),
     "harmonic+moments+cosine": ("harmonic", {"moments": 1.0, "lr_schedule": "cosine"}),
     "harmonic+moments+beta1+cosine": ("harmonic", {"moments": 1.0, "moments_beta": 1.0, "lr_schedule": "cosine"}),
+    # A second U-Net regresses the mean (squared error only); G samples residuals around it.
+    "harmonic+moments+meannet": ("harmonic", {"moments": 1.0, "mean_net": True}),
+    "harmonic+moments+meannet+cosine": ("harmonic", {"moments": 1.0, "mean_net": True, "lr_schedule": "cosine"}),
     # 2.5D: the adjacent slice on each side as context (ModelConfig.context), for 3D data.
     "harmonic+moments+context1": ("harmonic", {"moments": 1.0, "context": 1}),
     "harmonic+moments+context1+slow": ("harmonic", {"moments": 1.0, "context": 1, "lr_g": 2e-4}),
     "harmonic+moments+context1-ms": ("harmonic", {"moments": 1.0, "context": 1, "mode_seeking": 0.0}),
 }
 #: TrainConfig overrides that belong to the ModelConfig instead.
-MODEL_FIELDS = ("context",)
+MODEL_FIELDS = ("context", "mean_net")
 #: Classical baselines: rows without a spread.
 BASELINES = ("biharmonic", "harmonic interpolation", "slice-guided interpolation")
 

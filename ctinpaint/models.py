@@ -28,21 +28,25 @@ Two presets, both built by :func:`build_model` from a :class:`ModelConfig`:
     logit space, starting at zero). An untrained model therefore already
     fills holes as well as smooth interpolation, and training only has to
     learn texture, edges and spread; with a short CPU budget this is the
-    difference between a usable fill and noise.
+    difference between a usable fill and noise. By default a second U-Net
+    regresses the mean fill by squared error (``ModelConfig.mean_net``) and
+    the samples are centred on it: the adversarial losses bias a GAN's own
+    sample mean, a regression has nothing to gain from that.
 
 Any ``unet`` or ``harmonic`` config can add 2.5D conditioning
 (``ModelConfig.context``): windows then carry the neighbouring slices with
 their own masks as extra channels, which C and D read; the ``harmonic`` prior
 becomes the classical inter-slice fill (:func:`slice_guided_fill`).
 
-Parameter counts at the default geometry (P = 32, l = 18):
+Parameter counts at the default geometry (P = 32, l = 18; ``harmonic`` with its
+mean network, 111,681 of C's weights, which sampling runs once per window):
 
 ======  ==========  =========  ===========  =========
 preset  C           G          D            total
 ======  ==========  =========  ===========  =========
 seed    10,679      1,942,889  141,281      2,094,849
 unet    111,520     78,521     41,937       231,978
-harmon  111,664     78,953     41,937       232,554
+harmon  223,345     78,953     41,937       344,235
 ======  ==========  =========  ===========  =========
 """
 
@@ -82,7 +86,7 @@ _COARSE_NOISE_CHANNELS = 4
 # Neighbouring slices on each side a window may carry (17 slices in all).
 _MAX_CONTEXT = 8
 # Keys model.json may lack: fields added after the first model files were written.
-_OPTIONAL_KEYS = ("context",)
+_OPTIONAL_KEYS = ("context", "mean_net")
 # GroupNorm groups; every unet channel count is a multiple of 4 (width % 4 == 0).
 _GROUPS = 4
 _LEAKY_SLOPE = 0.2
@@ -118,6 +122,15 @@ class ModelConfig:
         into the centre one. Real artifacts rarely cover the same pixels in the
         next slice, so the neighbours show what the hole hides. 0 (default):
         one slice. ``seed``: 0 only; others: 0 to 8.
+    mean_net : bool
+        ``harmonic`` only: a second U-Net, trained by squared error alone,
+        corrects the prior's logit into a regressed mean (the estimate of the
+        posterior mean that squared error gives), G's residuals sit on that
+        mean, and each window's samples are shifted so that their mean is
+        exactly it (:meth:`InpaintingGAN.regressed_mean`). The adversarial
+        losses never reach that network, so G only has to supply spread and
+        texture. False: G's residuals sit on the prior, and the mean fill is
+        the mean of G's samples.
 
     Raises
     ------
@@ -142,6 +155,7 @@ class ModelConfig:
     z_dim: int = 200
     width: int = _SEED_WIDTH
     context: int = 0
+    mean_net: bool = False
 
     def __post_init__(self):
         if not isinstance(self.preset, str):
@@ -150,6 +164,10 @@ class ModelConfig:
         for name in ("patch", "hole", "z_dim", "width"):
             object.__setattr__(self, name, check_int(getattr(self, name), name=name, minimum=1))
         object.__setattr__(self, "context", check_int(self.context, name="context", minimum=0, maximum=_MAX_CONTEXT))
+        if not isinstance(self.mean_net, bool):
+            raise TypeError(f"mean_net must be True or False, got {type(self.mean_net).__name__} {self.mean_net!r}")
+        if self.mean_net and self.preset != "harmonic":
+            raise ValueError(f"mean_net needs the harmonic preset (it corrects the prior), got preset {self.preset!r}")
         if self.preset == "seed":
             self._check_seed()
         else:
@@ -194,8 +212,9 @@ class ModelConfig:
         Parameters
         ----------
         data : dict
-            The fields of :class:`ModelConfig`; ``context`` may be missing
-        (models written before 2.5D conditioning existed see one slice).
+            The fields of :class:`ModelConfig`; ``context`` and ``mean_net``
+            may be missing (models written before they existed: one slice, no
+            mean network).
 
         Returns
         -------
@@ -236,7 +255,7 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "seed": ModelConfig(preset="seed", patch=32, hole=18, z_dim=200, width=_SEED_WIDTH),
     "unet": ModelConfig(preset="unet", patch=32, hole=18, z_dim=64, width=16),
-    "harmonic": ModelConfig(preset="harmonic", patch=32, hole=18, z_dim=64, width=16),
+    "harmonic": ModelConfig(preset="harmonic", patch=32, hole=18, z_dim=64, width=16, mean_net=True),
 }
 
 
@@ -603,11 +622,16 @@ class UNetConditioner(nn.Module):
     the U-Net then learns how far to trust each neighbour from the pixels
     around the hole, where all slices are known.
 
+    With ``mean_net``, a second U-Net of the same shape (``mean``, plus a
+    1x1 ``mean_head`` that starts at zero) adds a learned correction to the
+    prior's logit; the extra channel then carries that regressed mean.
+
     Notes
     -----
     ``forward(y, hole)`` takes float (B, 2 context + 1, P, P) tensors and
-    returns (B, width, l, l) (one more channel with the prior). Shapes are not
-    checked here; use :meth:`InpaintingGAN.condition`.
+    returns (B, width, l, l) (one more channel with the prior or the regressed
+    mean, as a logit). Shapes are not checked here; use
+    :meth:`InpaintingGAN.condition`.
     """
 
     def __init__(self, config: ModelConfig):
@@ -625,13 +649,27 @@ class UNetConditioner(nn.Module):
         self.dec2 = _conv_block(4 * w + 2 * w, 2 * w)
         self.dec1 = _conv_block(2 * w + w, w)
         self.out = nn.Conv2d(w, w, 1)
+        if config.mean_net:
+            self.mean = UNetConditioner(replace(config, mean_net=False))
+            self.mean_head = nn.Conv2d(w, 1, 1)
+            # Zero at start: an untrained mean is exactly the prior.
+            nn.init.zeros_(self.mean_head.weight)
+            nn.init.zeros_(self.mean_head.bias)
 
     def forward(self, y: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        if self._prior:
-            prior = slice_guided_fill(y, hole)
-            e1 = self.enc1(torch.cat([y, hole, prior], dim=1))
-        else:
-            e1 = self.enc1(torch.cat([y, hole], dim=1))
+        if not self._prior:
+            return self._features(torch.cat([y, hole], dim=1))
+        prior = slice_guided_fill(y, hole)
+        inputs = torch.cat([y, hole, prior], dim=1)
+        o, l = self._crop
+        logit = torch.logit(prior[:, :, o : o + l, o : o + l].clamp(_PRIOR_EPS, 1 - _PRIOR_EPS))
+        if hasattr(self, "mean"):
+            logit = logit + self.mean_head(self.mean._features(inputs))
+        return torch.cat([self._features(inputs), logit], dim=1)
+
+    def _features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The U-Net on its stacked input channels -> (B, width, l, l)."""
+        e1 = self.enc1(inputs)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
         e3 = e3 + self.context(e3.mean(dim=(2, 3)))[:, :, None, None]
@@ -639,11 +677,7 @@ class UNetConditioner(nn.Module):
         d2 = self.dec2(torch.cat([_resize(e3, e2.shape[-1]), e2], dim=1))
         d1 = self.dec1(torch.cat([_resize(d2, e1.shape[-1]), e1], dim=1))
         o, l = self._crop
-        cond = self.out(d1[:, :, o : o + l, o : o + l])
-        if self._prior:
-            box = prior[:, :, o : o + l, o : o + l].clamp(_PRIOR_EPS, 1 - _PRIOR_EPS)
-            cond = torch.cat([cond, torch.logit(box)], dim=1)
-        return cond
+        return self.out(d1[:, :, o : o + l, o : o + l])
 
 
 def _resize(h: torch.Tensor, side: int) -> torch.Tensor:
@@ -740,6 +774,10 @@ class ModulatedGenerator(nn.Module):
             nn.init.zeros_(self.out.bias)
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        if self._residual and cond.requires_grad:
+            # G's losses must not move the mean it builds on: with mean_net, squared error alone
+            # trains that channel (without it, the channel is the prior and has no weights anyway).
+            cond = torch.cat([cond[:, :-1], cond[:, -1:].detach()], dim=1)
         n, c, f = z.shape[0], self._coarse, self._fine
         style = self.mapping(z)
         coarse_noise = self.coarse_noise(z).view(n, _COARSE_NOISE_CHANNELS, c, c)
@@ -1062,6 +1100,28 @@ class InpaintingGAN(nn.Module):
         """
         self._check_patches(x, "x", hole, "hole")
         return self.discriminator(x, hole)
+
+    def regressed_mean(self, cond: torch.Tensor) -> torch.Tensor | None:
+        """The mean fill the ``mean_net`` regressed, or None for models without one.
+
+        With a mean network, the model's posterior mean *is* this regression:
+        the samples keep G's spread and texture, but each window's samples are
+        shifted so that their mean is this one (:func:`ctinpaint.sampling.sample_fills`
+        and training do that). G's own mean is left free, so the adversarial
+        losses cannot bias the fill.
+
+        Parameters
+        ----------
+        cond : torch.Tensor, float (B, *cond_shape)
+            Conditioning from :meth:`condition`.
+
+        Returns
+        -------
+        torch.Tensor, float (B, 1, l, l), values in (0, 1), or None
+        """
+        if not self.config.mean_net:
+            return None
+        return torch.sigmoid(cond[:, -1:])
 
     def sample_z(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         """Standard normal noise for ``n`` samples.

@@ -31,6 +31,10 @@ QUANTILE_BINS = 1024
 #: cores: 4096 fills per launch cost ~1.5-2x more per fill than 1024); a GPU
 #: wants large launches to be busy.
 DEFAULT_BATCH = {"cpu": 1 << 10, "cuda": 1 << 16}
+#: Draws per window that estimate G's mean when :func:`draw_fills` centres one
+#: sample of a model with a regressed mean (its error, ~std / 16, is well under
+#: the spread it shifts).
+CENTRE_SAMPLES = 256
 
 
 class FillStats(NamedTuple):
@@ -140,7 +144,10 @@ def sample_fills(
     Returns
     -------
     FillStats
-        Of the filled slice: arrays (N, P, P).
+        Of the filled slice: arrays (N, P, P). For a model with a regressed
+        mean (``ModelConfig.mean_net``), each window's samples are shifted so
+        that their mean is that regression: ``mean`` is the regressed mean,
+        ``std`` the samples' spread, and the quantiles move with the samples.
 
     Raises
     ------
@@ -243,7 +250,9 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
     numpy.ndarray, float32 (N, P, P)
         The filled slice of each window with the filled pixels (unknown,
         inside the hole box) replaced by the sample; known pixels are the
-        input values.
+        input values. With a regressed mean, the sample is shifted as
+        :func:`sample_fills` shifts them, G's own mean estimated from
+        :data:`CENTRE_SAMPLES` more draws of the window.
     """
     config = check_filled_model(model).config
     P, L = config.patch, config.hole
@@ -266,13 +275,31 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
                     model.sample_z(1, generator=torch.Generator(device=device).manual_seed(s), device=device)
                     for s in seeds[start:stop]
                 ])
-                fill = model.generate(z, model.condition(y, hole)).reshape(stop - start, L, L).float().cpu().numpy()
+                cond = model.condition(y, hole)
+                fill = model.generate(z, cond).reshape(stop - start, L, L).float()
+                regressed = _regressed_mean(model, cond)
+                if regressed is not None:
+                    # Centre the draw as sample_fills centres all of them; CENTRE_SAMPLES more
+                    # draws of the window estimate G's own mean.
+                    fill = _centred_draw(model, cond, fill, regressed, seeds[start:stop], device)
+                fill = fill.cpu().numpy()
                 box = out[start:stop, o : o + L, o : o + L]  # a view: writes go to ``out``
                 sel = unknown[start:stop, c, o : o + L, o : o + L]
                 box[sel] = fill[sel]
     finally:
         model.train(was_training)
     return out
+
+
+def _centred_draw(model, cond, fill, regressed, seeds, device) -> torch.Tensor:
+    """``fill`` (W, L, L) shifted by the regressed mean minus G's mean over CENTRE_SAMPLES draws per window."""
+    L = fill.shape[-1]
+    z = torch.stack([
+        model.sample_z(CENTRE_SAMPLES, generator=torch.Generator(device=device).manual_seed(s), device=device)
+        for s in seeds
+    ])
+    g_mean = model.generate_grouped(z, cond).float().mean(dim=1).reshape(-1, L, L)
+    return (fill + regressed.reshape(-1, L, L).float() - g_mean).clamp_(0.0, 1.0)
 
 
 def fill_diversity(model, windows, masks, *, n_samples: int = 64, seed: int = 0) -> float:
@@ -353,10 +380,23 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device)
         if hist is not None:
             _histogram_update(hist, fills)
         done += s
-    mean = moments.mean.reshape(w, L, L).cpu().numpy()
+    mean = moments.mean.reshape(w, L, L)
+    qvals = [_histogram_quantile(hist, q, n_samples).reshape(w, L, L) for q in qs]
+    regressed = _regressed_mean(model, cond)
+    if regressed is not None:
+        # Each window's samples move as one so their mean is the regressed one: the spread is
+        # unchanged, and the quantiles move with the samples.
+        shift = regressed.reshape(w, L, L).float() - mean
+        mean = mean + shift
+        qvals = [(q + shift).clamp_(0.0, 1.0) for q in qvals]
     std = moments.std().reshape(w, L, L).cpu().numpy()
-    qvals = [_histogram_quantile(hist, q, n_samples).reshape(w, L, L).cpu().numpy() for q in qs]
-    return mean, std, qvals
+    return mean.cpu().numpy(), std, [q.cpu().numpy() for q in qvals]
+
+
+def _regressed_mean(model, cond: torch.Tensor) -> torch.Tensor | None:
+    """The model's regressed mean fill (W, 1, L, L), or None when its samples' mean is the fill."""
+    regressed_mean = getattr(model, "regressed_mean", None)
+    return None if regressed_mean is None else regressed_mean(cond)
 
 
 def _histogram_update(hist: torch.Tensor, fills: torch.Tensor) -> None:

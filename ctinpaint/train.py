@@ -318,6 +318,10 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         z = net.sample_z(k * n, device=x.device)
         # C runs once; its output is shared by the k fills of each patch.
         fills = net.generate(z, cond.repeat(k, *([1] * (cond.ndim - 1)))).reshape(k, n, *box_hole.shape[1:])
+        mean = net.regressed_mean(cond)
+        if mean is not None:
+            # The mean is the regression's; G learns only the deviations around it (as sampling draws them).
+            fills = fills - fills.mean(dim=0, keepdim=True) + mean.detach()
         adv = adversarial.g_loss(net.discriminate(net.composite(y, hole, fills[0]), hole))
         logs = {"adv": adv.detach()}
         loss = adv
@@ -332,6 +336,11 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             )
             loss = loss + config.moments * mr
             logs["moments"] = mr.detach()
+        if mean is not None:
+            # Squared error is the only gradient the mean network's weights get: G reads it detached.
+            mse = (((mean - x[:, c : c + 1, o : o + L, o : o + L]) ** 2) * box_hole).sum() / box_hole.sum().clamp(min=1)
+            loss = loss + mse
+            logs["mean_mse"] = mse.detach()
         return loss, logs
 
     def validate(step):

@@ -337,6 +337,8 @@ def test_gradients_reach_every_parameter(preset):
     fake = model(y, hole)
     loss.g_loss(model.discriminate(fake, hole)).backward()
     for name, p in [*model.conditioner.named_parameters(), *model.generator.named_parameters()]:
+        if name.startswith("mean"):
+            continue  # a regressed mean learns by squared error only (test_only_squared_error_trains_the_mean_net)
         assert p.grad is not None and p.grad.abs().sum() > 0, f"no g-loss gradient for {name}"
 
     model.zero_grad(set_to_none=True)
@@ -362,7 +364,8 @@ def test_parameter_counts_match_the_module_docstring():
     unet = _counts(_eval_model(PRESETS["unet"]))
     assert unet == (111_520, 78_521, 41_937)
     assert 100_000 <= sum(unet) <= 300_000
-    assert _counts(_eval_model(PRESETS["harmonic"])) == (111_664, 78_953, 41_937)
+    assert _counts(_eval_model(PRESETS["harmonic"])) == (223_345, 78_953, 41_937)
+    assert _counts(_eval_model(config_for("harmonic", mean_net=False))) == (111_664, 78_953, 41_937)
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
@@ -670,3 +673,78 @@ def test_slice_guided_fill_follows_the_neighbours():
     np.testing.assert_allclose(both.numpy(), harmonic_fill(x[:, 1:2] * (1 - hole[:, 1:2]), hole[:, 1:2]).numpy(), atol=1e-5)
     # One slice: harmonic_fill itself.
     assert torch.equal(slice_guided_fill(x[:, 1:2], hole[:, 1:2]), harmonic_fill(x[:, 1:2], hole[:, 1:2]))
+
+
+# --------------------------------------------------------------------------- regressed mean
+
+
+MEAN_NET = config_for("harmonic", mean_net=True)
+
+
+def test_mean_net_config():
+    assert ModelConfig.from_dict(json.loads(json.dumps(MEAN_NET.to_dict()))) == MEAN_NET
+    old = PRESETS["harmonic"].to_dict()
+    del old["mean_net"]  # a model file written before the mean network existed
+    assert ModelConfig.from_dict(old).mean_net is False
+    with pytest.raises(ValueError, match="mean_net needs the harmonic preset"):
+        config_for("unet", mean_net=True)
+    with pytest.raises(ValueError, match="mean_net needs the harmonic preset"):
+        config_for("seed", mean_net=True)
+    with pytest.raises(TypeError, match="mean_net must be True or False"):
+        config_for("harmonic", mean_net=1)
+    with pytest.raises(ValueError, match="mean_net"):
+        ModelConfig.from_dict({**PRESETS["harmonic"].to_dict(), "mean_net": "yes"})
+
+
+def test_untrained_mean_net_is_exactly_the_prior():
+    # The mean head starts at zero, so before training the regressed mean is the
+    # prior's logit bit for bit and the model fills like the plain harmonic preset.
+    torch.manual_seed(0)
+    with_mean = build_model(MEAN_NET).eval()
+    x = torch.rand(3, 1, 32, 32)
+    hole = _box_hole(MEAN_NET, 3)
+    with torch.no_grad():
+        cond = with_mean.condition(x * (1 - hole), hole)
+    prior = harmonic_fill(x * (1 - hole), hole)[:, :, 7:25, 7:25].clamp(1e-3, 1 - 1e-3)
+    assert cond.shape == (3, 17, 18, 18)
+    torch.testing.assert_close(cond[:, -1:], torch.logit(prior), rtol=0, atol=0)
+    assert _counts(with_mean)[0] > _counts(_eval_model(config_for("harmonic", mean_net=False)))[0]  # a second U-Net and its head
+
+
+def test_only_squared_error_trains_the_mean_net():
+    torch.manual_seed(0)
+    model = build_model(MEAN_NET).train()
+    with torch.no_grad():  # a non-zero head, so the mean depends on the mean U-Net's weights
+        model.conditioner.mean_head.weight.normal_(0, 0.1)
+    x = torch.rand(4, 1, 32, 32)
+    hole = _box_hole(MEAN_NET, 4)
+    y = x * (1 - hole)
+    mean_params = {n for n, _ in model.conditioner.named_parameters() if n.startswith("mean")}
+    assert mean_params
+
+    AdversarialLoss("nonsaturating").g_loss(model.discriminate(model(y, hole), hole)).backward()
+    for name, p in model.conditioner.named_parameters():
+        reached = p.grad is not None and p.grad.abs().sum() > 0
+        assert reached == (name not in mean_params), name  # G's losses train C's features, never the mean
+
+    model.zero_grad(set_to_none=True)
+    mean = torch.sigmoid(model.condition(y, hole)[:, -1:])
+    ((mean - x[:, :, 7:25, 7:25]) ** 2).mean().backward()
+    for name, p in model.conditioner.named_parameters():
+        if name in mean_params:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_generator_samples_around_the_mean_net():
+    # Moving the regressed mean moves every sample with it (G adds residuals to its logit).
+    torch.manual_seed(0)
+    model = build_model(MEAN_NET).eval()
+    x = torch.rand(2, 1, 32, 32)
+    hole = _box_hole(MEAN_NET, 2)
+    z = model.sample_z(2, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = model.generate(z, model.condition(x * (1 - hole), hole))
+        model.conditioner.mean_head.bias.fill_(2.0)
+        after = model.generate(z, model.condition(x * (1 - hole), hole))
+    # (G also reads the mean as an input, which moves its small residual a little.)
+    assert (torch.logit(after) - torch.logit(before)).mean() == pytest.approx(2.0, abs=0.05)

@@ -120,6 +120,50 @@ def test_results_do_not_depend_on_batching_or_neighbours():
     assert np.abs(a.mean - c.mean).max() > 1e-4  # another seed, other noise
 
 
+class _RegressedModel(_TinyModel):
+    """A tiny model whose mean is regressed: 0.6 everywhere, whatever G's own mean (0.4)."""
+
+    def regressed_mean(self, cond):
+        return torch.full((cond.shape[0], 1, 18, 18), 0.6)
+
+
+def test_samples_are_centred_on_a_regressed_mean():
+    model = _RegressedModel(_LinearG(0.4, 0.1))
+    windows, masks = _windows(n=2)
+    stats = sample_fills(model, windows, masks, n_samples=20000, seed=0, quantiles=(0.025, 0.5, 0.975))
+    np.testing.assert_allclose(stats.mean[stats.filled], 0.6, atol=1e-6)  # exactly the regression
+    np.testing.assert_allclose(stats.std[stats.filled], 0.1, rtol=0.02)  # G's spread, unchanged
+    lo, mid, hi = (q[stats.filled] for q in stats.quantiles)
+    tolerance = 1.0 / QUANTILE_BINS + 3 * 0.1 / np.sqrt(20000) * 3
+    np.testing.assert_allclose(lo, 0.6 - 1.96 * 0.1, atol=tolerance)  # the quantiles move with the samples
+    np.testing.assert_allclose(mid, 0.6, atol=tolerance)
+    np.testing.assert_allclose(hi, 0.6 + 1.96 * 0.1, atol=tolerance)
+    np.testing.assert_array_equal(stats.mean[~stats.filled], np.where(masks, 0.0, windows)[~stats.filled])
+
+    # Single draws come from the same centred distribution.
+    draws = np.stack([draw_fills(model, windows, masks, seed=s)[stats.filled] for s in range(400)])
+    assert abs(draws.mean() - 0.6) < 0.02 and draws.std() == pytest.approx(0.1, rel=0.15)
+    assert ((draws >= 0) & (draws <= 1)).all()
+
+
+def test_a_real_mean_net_model_samples_around_its_regression():
+    torch.manual_seed(0)
+    model = build_model(config_for("harmonic", mean_net=True)).eval()
+    with torch.no_grad():  # move the regression and G's own mean apart
+        model.conditioner.mean_head.bias.fill_(0.5)
+        model.generator.out.bias.fill_(-0.5)
+    windows, masks = _windows(n=2)
+    stats = sample_fills(model, windows, masks, n_samples=64, seed=0)
+    y = torch.from_numpy(np.where(masks, 0.0, windows).astype(np.float32))[:, None]
+    with torch.no_grad():
+        regressed = model.regressed_mean(model.condition(y, torch.from_numpy(masks[:, None].astype(np.float32))))
+    box = regressed[:, 0].numpy()
+    inner = stats.filled[:, 7:25, 7:25]
+    np.testing.assert_allclose(stats.mean[:, 7:25, 7:25][inner], box[inner], atol=1e-5)
+    assert stats.std[stats.filled].mean() > 1e-3  # the spread survives the shift
+    assert build_model(config_for("harmonic", mean_net=False)).regressed_mean(torch.zeros(1, 17, 18, 18)) is None
+
+
 def test_generator_that_ignores_z_is_flagged():
     ignoring = _TinyModel(_LinearG(0.3, 0.0))
     windows, masks = _windows()

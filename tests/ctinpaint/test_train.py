@@ -282,6 +282,20 @@ def test_a_model_with_context_trains_on_neighbouring_slices_and_inpaints(tiny_vo
     np.testing.assert_array_equal(out[~mask], tiny_volume[~mask])
 
 
+def test_the_mean_net_learns_by_squared_error_and_travels_with_the_model(tiny_volume, tiny_run, tmp_path):
+    config = config_for("harmonic", width=4, mean_net=True)
+    train_model(tiny_volume, tmp_path / "run", model_config=config, config=tiny_config(12, lr_g=3e-3),
+                intensity=TINY_INTENSITY, progress=False)  # fmt: skip
+    g_logs = [row["G"] for row in _log(tmp_path / "run") if "G" in row]
+    assert len(g_logs) == 12 and all(np.isfinite(g["mean_mse"]) for g in g_logs)
+    loaded = load_model(tmp_path / "run", device="cpu")
+    assert loaded.model.config == config and loaded.meta["model"]["mean_net"] is True
+    # Training moved the head off zero: the mean is no longer just the prior.
+    assert loaded.model.conditioner.mean_head.weight.abs().sum() > 0
+    # A model without it logs no such term.
+    assert not any("mean_mse" in row.get("G", {}) for row in _log(tiny_run))
+
+
 def test_load_model_missing_folder(tmp_path):
     with pytest.raises(ValueError, match="model_dir"):
         load_model(tmp_path / "does_not_exist", device="cpu")
