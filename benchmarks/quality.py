@@ -45,24 +45,26 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sic_diamonds"
 #: name -> (preset, TrainConfig overrides). Every variant trains with the same budget and seed.
 #: "+moments" adds the moment-reconstruction loss (weight 1.0, the default of TrainConfig);
 #: the others are pure GAN training (moments=0), as the reference trained.
+#: The harmonic variants name their mean network explicitly (the preset's default has one).
 VARIANTS = {
     "seed": ("seed", {"moments": 0.0}),
     "unet": ("unet", {"moments": 0.0}),
-    "harmonic": ("harmonic", {"moments": 0.0}),
-    "harmonic+moments": ("harmonic", {"moments": 1.0}),
-    "harmonic+moments+lsgan": ("harmonic", {"moments": 1.0, "loss": "lsgan"}),
+    "harmonic": ("harmonic", {"mean_net": False, "moments": 0.0}),
+    "harmonic+moments": ("harmonic", {"mean_net": False, "moments": 1.0}),
+    "harmonic+moments+lsgan": ("harmonic", {"mean_net": False, "moments": 1.0, "loss": "lsgan"}),
     # beta-NLL: the moments loss weighted by the variance (mean learns like squared error).
-    "harmonic+moments+beta0.5": ("harmonic", {"moments": 1.0, "moments_beta": 0.5}),
-    "harmonic+moments+beta1": ("harmonic", {"moments": 1.0, "moments_beta": 1.0}),
-    "harmonic+moments+cosine": ("harmonic", {"moments": 1.0, "lr_schedule": "cosine"}),
-    "harmonic+moments+beta1+cosine": ("harmonic", {"moments": 1.0, "moments_beta": 1.0, "lr_schedule": "cosine"}),
+    "harmonic+moments+beta0.5": ("harmonic", {"mean_net": False, "moments": 1.0, "moments_beta": 0.5}),
+    "harmonic+moments+beta1": ("harmonic", {"mean_net": False, "moments": 1.0, "moments_beta": 1.0}),
+    "harmonic+moments+cosine": ("harmonic", {"mean_net": False, "moments": 1.0, "lr_schedule": "cosine"}),
+    "harmonic+moments+beta1+cosine": ("harmonic", {"mean_net": False, "moments": 1.0, "moments_beta": 1.0, "lr_schedule": "cosine"}),
     # A second U-Net regresses the mean (squared error only); G samples residuals around it.
     "harmonic+moments+meannet": ("harmonic", {"moments": 1.0, "mean_net": True}),
     "harmonic+moments+meannet+cosine": ("harmonic", {"moments": 1.0, "mean_net": True, "lr_schedule": "cosine"}),
     # 2.5D: the adjacent slice on each side as context (ModelConfig.context), for 3D data.
-    "harmonic+moments+context1": ("harmonic", {"moments": 1.0, "context": 1}),
-    "harmonic+moments+context1+slow": ("harmonic", {"moments": 1.0, "context": 1, "lr_g": 2e-4}),
-    "harmonic+moments+context1-ms": ("harmonic", {"moments": 1.0, "context": 1, "mode_seeking": 0.0}),
+    "harmonic+moments+context1": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1}),
+    "harmonic+moments+context1+slow": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1, "lr_g": 2e-4}),
+    "harmonic+moments+meannet+context1": ("harmonic", {"moments": 1.0, "mean_net": True, "context": 1}),
+    "harmonic+moments+context1-ms": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1, "mode_seeking": 0.0}),
 }
 #: TrainConfig overrides that belong to the ModelConfig instead.
 MODEL_FIELDS = ("context", "mean_net")
@@ -217,7 +219,7 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with the SiC slices, 'phantom' or 'phantom3d'")
-    parser.add_argument("--variants", nargs="+", default=["seed", "unet", "harmonic", "harmonic+moments"],
+    parser.add_argument("--variants", nargs="+", default=["seed", "unet", "harmonic+moments", "harmonic+moments+meannet"],
                         choices=sorted(VARIANTS))
     parser.add_argument("--steps", type=int, default=400, help="training steps per variant (batch 64)")
     parser.add_argument("--holes", type=int, default=256, help="held-out windows per hole shape")
