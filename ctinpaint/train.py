@@ -314,6 +314,8 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         o, L = net.config.offset, net.config.hole
         box_hole = hole[:, c : c + 1, o : o + L, o : o + L]
         k = max(2, config.moment_samples) if config.moments > 0 else (2 if config.mode_seeking > 0 else 1)
+        if net.config.mean_net:
+            k = max(k, 2)  # one fill centred on the mean would be the mean itself, with nothing for G to learn
         n = x.shape[0]
         z = net.sample_z(k * n, device=x.device)
         # C runs once; its output is shared by the k fills of each patch.

@@ -296,6 +296,18 @@ def test_the_mean_net_learns_by_squared_error_and_travels_with_the_model(tiny_vo
     assert not any("mean_mse" in row.get("G", {}) for row in _log(tiny_run))
 
 
+def test_the_generator_of_a_mean_net_model_trains_without_the_moment_and_diversity_terms(tiny_volume, tmp_path):
+    # Pure adversarial training draws one fill per patch; centred on the mean it would *be* the
+    # mean, so training draws two and G still learns.
+    config = config_for("harmonic", width=4, mean_net=True)
+    torch.manual_seed(0)
+    before = {k: v.clone() for k, v in build_model(config).generator.state_dict().items()}
+    train_model(tiny_volume, tmp_path / "run", model_config=config, intensity=TINY_INTENSITY, progress=False,
+                config=tiny_config(3, moments=0.0, mode_seeking=0.0, seed=0))  # fmt: skip
+    after = load_model(tmp_path / "run", device="cpu").model.generator.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
+
+
 def test_load_model_missing_folder(tmp_path):
     with pytest.raises(ValueError, match="model_dir"):
         load_model(tmp_path / "does_not_exist", device="cpu")
