@@ -313,14 +313,15 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         cond = net.condition(y, hole)
         o, L = net.config.offset, net.config.hole
         box_hole = hole[:, c : c + 1, o : o + L, o : o + L]
+        target = x[:, c : c + 1, o : o + L, o : o + L]
+        mean = net.regressed_mean(cond)
         k = max(2, config.moment_samples) if config.moments > 0 else (2 if config.mode_seeking > 0 else 1)
-        if net.config.mean_net:
+        if mean is not None:
             k = max(k, 2)  # one fill centred on the mean would be the mean itself, with nothing for G to learn
         n = x.shape[0]
         z = net.sample_z(k * n, device=x.device)
         # C runs once; its output is shared by the k fills of each patch.
         fills = net.generate(z, cond.repeat(k, *([1] * (cond.ndim - 1)))).reshape(k, n, *box_hole.shape[1:])
-        mean = net.regressed_mean(cond)
         if mean is not None:
             # The mean is the regression's; G learns only the deviations around it (as sampling draws them).
             fills = fills - fills.mean(dim=0, keepdim=True) + mean.detach()
@@ -333,14 +334,12 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             loss = loss + config.mode_seeking * ms
             logs["mode_seeking"] = ms.detach()
         if config.moments > 0:
-            mr = moment_reconstruction_loss(
-                fills, x[:, c : c + 1, o : o + L, o : o + L], box_hole, beta=config.moments_beta
-            )
+            mr = moment_reconstruction_loss(fills, target, box_hole, beta=config.moments_beta)
             loss = loss + config.moments * mr
             logs["moments"] = mr.detach()
         if mean is not None:
             # Squared error is the only gradient the mean network's weights get: G reads it detached.
-            mse = (((mean - x[:, c : c + 1, o : o + L, o : o + L]) ** 2) * box_hole).sum() / box_hole.sum().clamp(min=1)
+            mse = (((mean - target) ** 2) * box_hole).sum() / box_hole.sum().clamp(min=1)
             loss = loss + mse
             logs["mean_mse"] = mse.detach()
         return loss, logs
