@@ -168,8 +168,20 @@ def test_scheduler_errors(job, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.fixture
+def log_errors_do_not_raise(monkeypatch):
+    """When a worker dies holding finished results, the scheduler logs "Couldn't gather keys"
+    and the client reschedules them. pytest's log capture raises when a record fails to
+    format, and once (on CI, not reproduced since) that record did: the raise inside the
+    scheduler's gather handler turned the client's recovery into a failed test. A user's
+    logging prints such a failure and goes on, and so does this."""
+    import logging
+
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+
+
 @pytest.mark.slow
-def test_killed_worker_still_gives_the_same_output(job, cluster, tmp_path):
+def test_killed_worker_still_gives_the_same_output(job, cluster, tmp_path, log_errors_do_not_raise):
     data, model, reference = job
     with distributed.Client(cluster) as client:
         done, killed = [], []
@@ -192,6 +204,28 @@ def test_killed_worker_still_gives_the_same_output(job, cluster, tmp_path):
         killer.join()
     assert killed, "no worker was killed"
     assert len(done) == 4
+    _same(result, reference)
+
+
+@pytest.mark.slow
+def test_worker_lost_with_finished_results_is_recomputed(job, cluster, tmp_path, log_errors_do_not_raise):
+    data, model, reference = job
+    with distributed.Client(cluster) as client:
+        killed = []
+
+        def kill_when_all_done(done, total):
+            # Every slab has finished and sits in a worker's memory, not yet gathered.
+            if done == total:
+                victim = sorted(client.scheduler_info()["workers"])[0]
+                pid = client.run(os.getpid, workers=[victim])[victim]
+                os.kill(pid, 9)
+                killed.append(pid)
+
+        result = inpaint_volume(
+            data / "volume", data / "mask", model, n_samples=16, seed=3, slab=2, out=tmp_path / "out.zarr",
+            scheduler=client, progress=kill_when_all_done,
+        )
+    assert killed, "no worker was killed"
     _same(result, reference)
 
 
