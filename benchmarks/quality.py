@@ -45,7 +45,7 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "sic_diamonds"
 #: name -> (preset, TrainConfig overrides). Every variant trains with the same budget and seed.
 #: "+moments" adds the moment-reconstruction loss (weight 1.0, the default of TrainConfig);
 #: the others are pure GAN training (moments=0), as the reference trained.
-#: The harmonic variants name their mean network explicitly (the preset's default has one).
+#: The harmonic variants name their mean network and std head explicitly (the preset's default has both).
 VARIANTS = {
     "seed": ("seed", {"moments": 0.0}),
     "unet": ("unet", {"moments": 0.0}),
@@ -58,16 +58,19 @@ VARIANTS = {
     "harmonic+moments+cosine": ("harmonic", {"mean_net": False, "moments": 1.0, "lr_schedule": "cosine"}),
     "harmonic+moments+beta1+cosine": ("harmonic", {"mean_net": False, "moments": 1.0, "moments_beta": 1.0, "lr_schedule": "cosine"}),
     # A second U-Net regresses the mean (squared error only); G samples residuals around it.
-    "harmonic+moments+meannet": ("harmonic", {"moments": 1.0, "mean_net": True}),
-    "harmonic+moments+meannet+cosine": ("harmonic", {"moments": 1.0, "mean_net": True, "lr_schedule": "cosine"}),
+    "harmonic+moments+meannet": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": False}),
+    "harmonic+moments+meannet+cosine": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": False, "lr_schedule": "cosine"}),
+    # ... and a head regresses the size of that mean's error; the samples are scaled to it.
+    "harmonic+moments+stdhead": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True}),
     # 2.5D: the adjacent slice on each side as context (ModelConfig.context), for 3D data.
     "harmonic+moments+context1": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1}),
     "harmonic+moments+context1+slow": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1, "lr_g": 2e-4}),
-    "harmonic+moments+meannet+context1": ("harmonic", {"moments": 1.0, "mean_net": True, "context": 1}),
+    "harmonic+moments+meannet+context1": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": False, "context": 1}),
+    "harmonic+moments+stdhead+context1": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "context": 1}),
     "harmonic+moments+context1-ms": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1, "mode_seeking": 0.0}),
 }
 #: TrainConfig overrides that belong to the ModelConfig instead.
-MODEL_FIELDS = ("context", "mean_net")
+MODEL_FIELDS = ("context", "mean_net", "std_head")
 #: Classical baselines: rows without a spread.
 BASELINES = ("biharmonic", "harmonic interpolation", "slice-guided interpolation")
 
@@ -219,7 +222,7 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with the SiC slices, 'phantom' or 'phantom3d'")
-    parser.add_argument("--variants", nargs="+", default=["seed", "unet", "harmonic+moments", "harmonic+moments+meannet"],
+    parser.add_argument("--variants", nargs="+", default=["seed", "unet", "harmonic+moments", "harmonic+moments+meannet", "harmonic+moments+stdhead"],
                         choices=sorted(VARIANTS))
     parser.add_argument("--steps", type=int, default=400, help="training steps per variant (batch 64)")
     parser.add_argument("--holes", type=int, default=256, help="held-out windows per hole shape")

@@ -31,7 +31,10 @@ Two presets, both built by :func:`build_model` from a :class:`ModelConfig`:
     difference between a usable fill and noise. By default a second U-Net
     regresses the mean fill by squared error (``ModelConfig.mean_net``) and
     the samples are centred on it: the adversarial losses bias a GAN's own
-    sample mean, a regression has nothing to gain from that.
+    sample mean, a regression has nothing to gain from that. A small head
+    on C's output regresses the size of that mean's error by Gaussian
+    likelihood (``ModelConfig.std_head``), and the samples' spread is scaled
+    to it: the spread of a GAN's samples follows its error only loosely.
 
 Any ``unet`` or ``harmonic`` config can add 2.5D conditioning
 (``ModelConfig.context``): windows then carry the neighbouring slices with
@@ -39,14 +42,15 @@ their own masks as extra channels, which C and D read; the ``harmonic`` prior
 becomes the classical inter-slice fill (:func:`slice_guided_fill`).
 
 Parameter counts at the default geometry (P = 32, l = 18; ``harmonic`` with its
-mean network, 111,681 of C's weights, which sampling runs once per window):
+mean network, 111,681 of C's weights, and its std head, 19,361; sampling runs C
+once per window):
 
 ======  ==========  =========  ===========  =========
 preset  C           G          D            total
 ======  ==========  =========  ===========  =========
 seed    10,679      1,942,889  141,281      2,094,849
 unet    111,520     78,521     41,937       231,978
-harmon  223,345     78,953     41,937       344,235
+harmon  242,706     79,385     41,937       364,028
 ======  ==========  =========  ===========  =========
 """
 
@@ -86,7 +90,10 @@ _COARSE_NOISE_CHANNELS = 4
 # Neighbouring slices on each side a window may carry (17 slices in all).
 _MAX_CONTEXT = 8
 # Keys model.json may lack: fields added after the first model files were written.
-_OPTIONAL_KEYS = ("context", "mean_net")
+_OPTIONAL_KEYS = ("context", "mean_net", "std_head")
+# Bounds of the std head's log output: a spread from 1e-4 (a pixel the fill is sure of) to
+# beyond any error on [0, 1] intensities.
+_LOG_STD_MIN, _LOG_STD_MAX = -9.0, 1.0
 # GroupNorm groups; every unet channel count is a multiple of 4 (width % 4 == 0).
 _GROUPS = 4
 _LEAKY_SLOPE = 0.2
@@ -131,6 +138,14 @@ class ModelConfig:
         losses never reach that network, so G only has to supply spread and
         texture. False: G's residuals sit on the prior, and the mean fill is
         the mean of G's samples.
+    std_head : bool
+        Needs ``mean_net``: a small convolutional head reads C's output and
+        regresses, per pixel, the standard deviation of the regressed mean's
+        error (trained by Gaussian negative log-likelihood alone, on the
+        error with the mean held fixed; :meth:`InpaintingGAN.regressed_std`).
+        Each pixel's samples are then scaled about the mean so that their
+        standard deviation is that one: G supplies the shape of the spread
+        and the texture, the head its size. False: the spread is G's own.
 
     Raises
     ------
@@ -156,6 +171,7 @@ class ModelConfig:
     width: int = _SEED_WIDTH
     context: int = 0
     mean_net: bool = False
+    std_head: bool = False
 
     def __post_init__(self):
         if not isinstance(self.preset, str):
@@ -168,6 +184,10 @@ class ModelConfig:
             raise TypeError(f"mean_net must be True or False, got {type(self.mean_net).__name__} {self.mean_net!r}")
         if self.mean_net and self.preset != "harmonic":
             raise ValueError(f"mean_net needs the harmonic preset (it corrects the prior), got preset {self.preset!r}")
+        if not isinstance(self.std_head, bool):
+            raise TypeError(f"std_head must be True or False, got {type(self.std_head).__name__} {self.std_head!r}")
+        if self.std_head and not self.mean_net:
+            raise ValueError("std_head needs mean_net (it regresses the error of the regressed mean)")
         if self.preset == "seed":
             self._check_seed()
         else:
@@ -212,9 +232,9 @@ class ModelConfig:
         Parameters
         ----------
         data : dict
-            The fields of :class:`ModelConfig`; ``context`` and ``mean_net``
-            may be missing (models written before they existed: one slice, no
-            mean network).
+            The fields of :class:`ModelConfig`; ``context``, ``mean_net`` and
+            ``std_head`` may be missing (models written before they existed:
+            one slice, no mean network, no std head).
 
         Returns
         -------
@@ -255,7 +275,7 @@ class ModelConfig:
 PRESETS: dict[str, ModelConfig] = {
     "seed": ModelConfig(preset="seed", patch=32, hole=18, z_dim=200, width=_SEED_WIDTH),
     "unet": ModelConfig(preset="unet", patch=32, hole=18, z_dim=64, width=16),
-    "harmonic": ModelConfig(preset="harmonic", patch=32, hole=18, z_dim=64, width=16, mean_net=True),
+    "harmonic": ModelConfig(preset="harmonic", patch=32, hole=18, z_dim=64, width=16, mean_net=True, std_head=True),
 }
 
 
@@ -266,7 +286,9 @@ def config_for(preset: str, /, **overrides) -> ModelConfig:
     ----------
     preset : {"seed", "unet", "harmonic"}
     **overrides
-        Fields of :class:`ModelConfig` other than ``preset``.
+        Fields of :class:`ModelConfig` other than ``preset``. ``mean_net=False``
+        without ``std_head`` also turns the std head off (it needs the mean
+        network).
 
     Returns
     -------
@@ -290,6 +312,8 @@ def config_for(preset: str, /, **overrides) -> ModelConfig:
             raise ValueError("overrides: 'preset' is chosen by the first argument")
         if key not in names:
             raise ValueError(f"overrides: unknown field {key!r}")
+    if overrides.get("mean_net") is False:
+        overrides.setdefault("std_head", False)
     return replace(PRESETS[preset], **overrides)
 
 
@@ -625,12 +649,16 @@ class UNetConditioner(nn.Module):
     With ``mean_net``, a second U-Net of the same shape (``mean``, plus a
     1x1 ``mean_head`` that starts at zero) adds a learned correction to the
     prior's logit; the extra channel then carries that regressed mean.
+    With ``std_head`` too, a small convolutional network ``std_head`` reads
+    both U-Nets' features, the regressed mean and the hole (all detached:
+    only its own likelihood trains it) and adds one more channel before the
+    last: the log standard deviation of that mean's error.
 
     Notes
     -----
     ``forward(y, hole)`` takes float (B, 2 context + 1, P, P) tensors and
     returns (B, width, l, l) (one more channel with the prior or the regressed
-    mean, as a logit). Shapes are not checked here; use
+    mean, as a logit; with ``std_head``, the log std channel before it). Shapes are not checked here; use
     :meth:`InpaintingGAN.condition`.
     """
 
@@ -639,8 +667,9 @@ class UNetConditioner(nn.Module):
         w = config.width
         self._centre = config.context
         self._prior = config.preset == "harmonic"
-        # With the prior, its logit rides along as one extra conditioning channel for G.
-        self.out_channels = w + self._prior
+        # With the prior, its logit rides along as one extra conditioning channel for G
+        # (and, with a std head, the log std of the regressed mean's error before it).
+        self.out_channels = w + self._prior + config.std_head
         self._crop = (config.offset, config.hole)
         self.enc1 = nn.Sequential(_conv_block(2 * config.channels + self._prior, w), _conv_block(w, w))
         self.enc2 = nn.Sequential(_conv_block(w, 2 * w, 2), _conv_block(2 * w, 2 * w))
@@ -649,8 +678,19 @@ class UNetConditioner(nn.Module):
         self.dec2 = _conv_block(4 * w + 2 * w, 2 * w)
         self.dec1 = _conv_block(2 * w + w, w)
         self.out = nn.Conv2d(w, w, 1)
+        if config.std_head:
+            # Three 3x3 layers see a 7x7 neighbourhood of the conditioning: enough to tell an
+            # edge or a phase boundary (large errors) from a flat region (small ones).
+            self.std_head = nn.Sequential(
+                nn.Conv2d(2 * w + 2, 32, 3, padding=1), nn.SiLU(),
+                nn.Conv2d(32, 32, 3, padding=1), nn.SiLU(),
+                nn.Conv2d(32, 1, 3, padding=1),
+            )  # fmt: skip
+            # Starts at a spread of 0.1 everywhere, well inside the clamp (which would stop gradients).
+            nn.init.zeros_(self.std_head[-1].weight)
+            nn.init.constant_(self.std_head[-1].bias, math.log(0.1))
         if config.mean_net:
-            self.mean = UNetConditioner(replace(config, mean_net=False))
+            self.mean = UNetConditioner(replace(config, mean_net=False, std_head=False))
             self.mean_head = nn.Conv2d(w, 1, 1)
             # Zero at start: an untrained mean is exactly the prior.
             nn.init.zeros_(self.mean_head.weight)
@@ -663,9 +703,18 @@ class UNetConditioner(nn.Module):
         inputs = torch.cat([y, hole, prior], dim=1)
         o, l = self._crop
         logit = torch.logit(prior[:, :, o : o + l, o : o + l].clamp(_PRIOR_EPS, 1 - _PRIOR_EPS))
+        features = self._features(inputs)
         if hasattr(self, "mean"):
-            logit = logit + self.mean_head(self.mean._features(inputs))
-        return torch.cat([self._features(inputs), logit], dim=1)
+            mean_features = self.mean._features(inputs)
+            logit = logit + self.mean_head(mean_features)
+            if hasattr(self, "std_head"):
+                # The mean network's features say most about where its own error is large
+                # (measured: corr(std, |error|) 0.6 with them, 0.4 from the conditioning alone).
+                unknown = hole[:, self._centre : self._centre + 1, o : o + l, o : o + l]
+                seen = torch.cat([mean_features, features, logit, unknown], dim=1).detach()
+                log_std = self.std_head(seen).clamp(_LOG_STD_MIN, _LOG_STD_MAX)
+                return torch.cat([features, log_std, logit], dim=1)
+        return torch.cat([features, logit], dim=1)
 
     def _features(self, inputs: torch.Tensor) -> torch.Tensor:
         """The U-Net on its stacked input channels -> (B, width, l, l)."""
@@ -751,9 +800,11 @@ class ModulatedGenerator(nn.Module):
         w, l = config.width, config.hole
         self._fine = l
         self._coarse = math.ceil(l / 2)
-        # harmonic preset: the last conditioning channel is the prior's logit, and G adds to it.
+        # harmonic preset: the last conditioning channel is the prior's logit, and G adds to it;
+        # a std head adds the log std channel before it.
         self._residual = config.preset == "harmonic"
-        c = w + self._residual
+        self._feature_channels = w
+        c = w + self._residual + config.std_head
         self.mapping = nn.Sequential(
             nn.Linear(config.z_dim, _STYLE_DIM),
             nn.LeakyReLU(_LEAKY_SLOPE),
@@ -775,9 +826,11 @@ class ModulatedGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         if self._residual and cond.requires_grad:
-            # G's losses must not move the mean it builds on: with mean_net, squared error alone
-            # trains that channel (without it, the channel is the prior and has no weights anyway).
-            cond = torch.cat([cond[:, :-1], cond[:, -1:].detach()], dim=1)
+            # G's losses must not move the mean it builds on (or the std): with mean_net, squared
+            # error alone trains that channel, likelihood the std's (without mean_net, the channel
+            # is the prior and has no weights anyway).
+            w = self._feature_channels
+            cond = torch.cat([cond[:, :w], cond[:, w:].detach()], dim=1)
         n, c, f = z.shape[0], self._coarse, self._fine
         style = self.mapping(z)
         coarse_noise = self.coarse_noise(z).view(n, _COARSE_NOISE_CHANNELS, c, c)
@@ -1100,6 +1153,27 @@ class InpaintingGAN(nn.Module):
         """
         self._check_patches(x, "x", hole, "hole")
         return self.discriminator(x, hole)
+
+    def regressed_std(self, cond: torch.Tensor) -> torch.Tensor | None:
+        """The standard deviation of the regressed mean's error that ``std_head`` predicts, or None.
+
+        With a std head, each pixel's samples are scaled about the regressed
+        mean so that their standard deviation is this one
+        (:func:`ctinpaint.sampling.sample_fills` does that); training fits it
+        by Gaussian negative log-likelihood of the mean's error.
+
+        Parameters
+        ----------
+        cond : torch.Tensor, float (B, *cond_shape)
+            Conditioning from :meth:`condition`.
+
+        Returns
+        -------
+        torch.Tensor, float (B, 1, l, l), values in [exp(-9), e], or None
+        """
+        if not self.config.std_head:
+            return None
+        return torch.exp(cond[:, -2:-1])
 
     def regressed_mean(self, cond: torch.Tensor) -> torch.Tensor | None:
         """The mean fill the ``mean_net`` regressed, or None for models without one.

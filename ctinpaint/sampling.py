@@ -31,10 +31,13 @@ QUANTILE_BINS = 1024
 #: cores: 4096 fills per launch cost ~1.5-2x more per fill than 1024); a GPU
 #: wants large launches to be busy.
 DEFAULT_BATCH = {"cpu": 1 << 10, "cuda": 1 << 16}
-#: Draws per window that estimate G's mean when :func:`draw_fills` centres one
-#: sample of a model with a regressed mean (its error, ~std / 16, is well under
-#: the spread it shifts).
+#: Draws per window that estimate G's mean (and std) when :func:`draw_fills`
+#: centres one sample of a model with a regressed mean (the mean's error, ~std
+#: / 16, is well under the spread it shifts; the std's, ~4 %, under its size).
 CENTRE_SAMPLES = 256
+# G's spread below this is float rounding of equal samples (float32 steps near 1 are 6e-8),
+# not a shape that a regressed std could scale.
+_MIN_SPREAD = 1e-6
 
 
 class FillStats(NamedTuple):
@@ -148,6 +151,9 @@ def sample_fills(
         mean (``ModelConfig.mean_net``), each window's samples are shifted so
         that their mean is that regression: ``mean`` is the regressed mean,
         ``std`` the samples' spread, and the quantiles move with the samples.
+        With a std head too (``ModelConfig.std_head``), each pixel's samples
+        are also scaled about their mean so that ``std`` is the regressed
+        std, and the quantiles scale with them.
 
     Raises
     ------
@@ -250,9 +256,9 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
     numpy.ndarray, float32 (N, P, P)
         The filled slice of each window with the filled pixels (unknown,
         inside the hole box) replaced by the sample; known pixels are the
-        input values. With a regressed mean, the sample is shifted as
-        :func:`sample_fills` shifts them, G's own mean estimated from
-        :data:`CENTRE_SAMPLES` more draws of the window.
+        input values. With a regressed mean (and std), the sample is shifted
+        (and scaled) as :func:`sample_fills` moves them, G's own mean and
+        std estimated from :data:`CENTRE_SAMPLES` more draws of the window.
     """
     config = check_filled_model(model).config
     P, L = config.patch, config.hole
@@ -292,14 +298,19 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
 
 
 def _centred_draw(model, cond, fill, regressed, seeds, device) -> torch.Tensor:
-    """``fill`` (W, L, L) shifted by the regressed mean minus G's mean over CENTRE_SAMPLES draws per window."""
+    """``fill`` (W, L, L) moved (and scaled) about G's mean as :func:`sample_fills` moves every sample.
+
+    G's own mean and std are estimated from CENTRE_SAMPLES more draws per window.
+    """
     L = fill.shape[-1]
     z = torch.stack([
         model.sample_z(CENTRE_SAMPLES, generator=torch.Generator(device=device).manual_seed(s), device=device)
         for s in seeds
     ])
-    g_mean = model.generate_grouped(z, cond).float().mean(dim=1).reshape(-1, L, L)
-    return (fill + regressed.reshape(-1, L, L).float() - g_mean).clamp_(0.0, 1.0)
+    more = model.generate_grouped(z, cond).float()
+    g_mean = more.mean(dim=1).reshape(-1, L, L)
+    _, scale = _regressed_scale(model, cond, more.std(dim=1).reshape(-1, L, L))
+    return (regressed.reshape(-1, L, L).float() + (fill - g_mean) * scale).clamp_(0.0, 1.0)
 
 
 def fill_diversity(model, windows, masks, *, n_samples: int = 64, seed: int = 0) -> float:
@@ -382,15 +393,33 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device)
         done += s
     mean = moments.mean.reshape(w, L, L)
     qvals = [_histogram_quantile(hist, q, n_samples).reshape(w, L, L) for q in qs]
+    std = moments.std().reshape(w, L, L)
     regressed = _regressed_mean(model, cond)
     if regressed is not None:
-        # Each window's samples move as one so their mean is the regressed one: the spread is
-        # unchanged, and the quantiles move with the samples.
-        shift = regressed.reshape(w, L, L).float() - mean
-        mean = mean + shift
-        qvals = [(q + shift).clamp_(0.0, 1.0) for q in qvals]
-    std = moments.std().reshape(w, L, L).cpu().numpy()
-    return mean.cpu().numpy(), std, [q.cpu().numpy() for q in qvals]
+        # Each pixel's samples move (and, with a std head, scale) about their mean as one, so
+        # that their mean is the regressed one (and their std the regressed one): the quantiles
+        # move with the samples.
+        new_mean = regressed.reshape(w, L, L).float()
+        new_std, scale = _regressed_scale(model, cond, std)
+        qvals = [(new_mean + (q - mean) * scale).clamp_(0.0, 1.0) for q in qvals]
+        mean, std = new_mean, new_std
+    return mean.cpu().numpy(), std.cpu().numpy(), [q.cpu().numpy() for q in qvals]
+
+
+def _regressed_scale(model, cond, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | float]:
+    """(the samples' new std, the factor that scales them about their mean) given G's own ``std`` (W, L, L).
+
+    Without a std head: G's std, factor 1. Pixels where G's samples all agree (to within
+    float rounding, :data:`_MIN_SPREAD`) cannot be scaled; they keep a zero std.
+    """
+    regressed_std = getattr(model, "regressed_std", None)
+    target = None if regressed_std is None else regressed_std(cond)
+    if target is None:
+        return std, 1.0
+    target = target.reshape(std.shape).float()
+    spread = std > _MIN_SPREAD
+    scale = torch.where(spread, target / torch.where(spread, std, 1.0), 0.0)
+    return torch.where(spread, target, 0.0), scale
 
 
 def _regressed_mean(model, cond: torch.Tensor) -> torch.Tensor | None:

@@ -342,6 +342,15 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             mse = (((mean - target) ** 2) * box_hole).sum() / box_hole.sum().clamp(min=1)
             loss = loss + mse
             logs["mean_mse"] = mse.detach()
+            std = net.regressed_std(cond)
+            if std is not None:
+                # Gaussian negative log-likelihood of the mean's error, the mean held fixed: it
+                # reaches the std head alone (regressed_std reads C's output detached).
+                err = (target - mean).detach()
+                nll = (torch.log(std) + 0.5 * (err / std) ** 2) * box_hole
+                nll = nll.sum() / box_hole.sum().clamp(min=1)
+                loss = loss + nll
+                logs["std_nll"] = nll.detach()
         return loss, logs
 
     def validate(step):

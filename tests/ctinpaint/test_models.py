@@ -337,8 +337,8 @@ def test_gradients_reach_every_parameter(preset):
     fake = model(y, hole)
     loss.g_loss(model.discriminate(fake, hole)).backward()
     for name, p in [*model.conditioner.named_parameters(), *model.generator.named_parameters()]:
-        if name.startswith("mean"):
-            continue  # a regressed mean learns by squared error only (test_only_squared_error_trains_the_mean_net)
+        if name.startswith(("mean", "std_head")):
+            continue  # a regressed mean and std learn by their own losses only (tests below)
         assert p.grad is not None and p.grad.abs().sum() > 0, f"no g-loss gradient for {name}"
 
     model.zero_grad(set_to_none=True)
@@ -364,7 +364,8 @@ def test_parameter_counts_match_the_module_docstring():
     unet = _counts(_eval_model(PRESETS["unet"]))
     assert unet == (111_520, 78_521, 41_937)
     assert 100_000 <= sum(unet) <= 300_000
-    assert _counts(_eval_model(PRESETS["harmonic"])) == (223_345, 78_953, 41_937)
+    assert _counts(_eval_model(PRESETS["harmonic"])) == (242_706, 79_385, 41_937)
+    assert _counts(_eval_model(MEAN_NET)) == (223_345, 78_953, 41_937)
     assert _counts(_eval_model(config_for("harmonic", mean_net=False))) == (111_664, 78_953, 41_937)
 
 
@@ -678,13 +679,13 @@ def test_slice_guided_fill_follows_the_neighbours():
 # --------------------------------------------------------------------------- regressed mean
 
 
-MEAN_NET = config_for("harmonic", mean_net=True)
+MEAN_NET = config_for("harmonic", mean_net=True, std_head=False)
 
 
 def test_mean_net_config():
     assert ModelConfig.from_dict(json.loads(json.dumps(MEAN_NET.to_dict()))) == MEAN_NET
     old = PRESETS["harmonic"].to_dict()
-    del old["mean_net"]  # a model file written before the mean network existed
+    del old["mean_net"], old["std_head"]  # a model file written before the mean network existed
     assert ModelConfig.from_dict(old).mean_net is False
     with pytest.raises(ValueError, match="mean_net needs the harmonic preset"):
         config_for("unet", mean_net=True)
@@ -748,3 +749,70 @@ def test_generator_samples_around_the_mean_net():
         after = model.generate(z, model.condition(x * (1 - hole), hole))
     # (G also reads the mean as an input, which moves its small residual a little.)
     assert (torch.logit(after) - torch.logit(before)).mean() == pytest.approx(2.0, abs=0.05)
+
+
+# --------------------------------------------------------------------------- regressed std
+
+
+STD_HEAD = config_for("harmonic", mean_net=True, std_head=True)
+
+
+def test_std_head_config():
+    assert PRESETS["harmonic"].std_head is True
+    assert ModelConfig.from_dict(json.loads(json.dumps(STD_HEAD.to_dict()))) == STD_HEAD
+    old = MEAN_NET.to_dict()
+    del old["std_head"]  # a model file written before the std head existed
+    assert ModelConfig.from_dict(old) == MEAN_NET
+    # Turning the mean network off turns its std head off too, unless asked for.
+    assert config_for("harmonic", mean_net=False).std_head is False
+    with pytest.raises(ValueError, match="std_head needs mean_net"):
+        config_for("harmonic", mean_net=False, std_head=True)
+    with pytest.raises(ValueError, match="std_head needs mean_net"):
+        config_for("unet", std_head=True)
+    with pytest.raises(TypeError, match="std_head must be True or False"):
+        config_for("harmonic", std_head=1)
+
+
+def test_untrained_std_head_gives_a_tenth_and_leaves_the_mean_alone():
+    torch.manual_seed(0)
+    model = build_model(STD_HEAD).eval()
+    plain = build_model(MEAN_NET).eval()
+    plain.conditioner.load_state_dict(
+        {k: v for k, v in model.conditioner.state_dict().items() if not k.startswith("std_head")}
+    )
+    x = torch.rand(3, 1, 32, 32)
+    hole = _box_hole(STD_HEAD, 3)
+    with torch.no_grad():
+        cond = model.condition(x * (1 - hole), hole)
+        cond_plain = plain.condition(x * (1 - hole), hole)
+    assert cond.shape == (3, 18, 18, 18) and cond_plain.shape == (3, 17, 18, 18)
+    torch.testing.assert_close(model.regressed_std(cond), torch.full((3, 1, 18, 18), 0.1))
+    torch.testing.assert_close(model.regressed_mean(cond), plain.regressed_mean(cond_plain), rtol=0, atol=0)
+    assert plain.regressed_std(cond_plain) is None
+    assert build_model(PRESETS["unet"]).regressed_std(torch.zeros(1, 16, 18, 18)) is None
+
+
+def test_only_its_likelihood_trains_the_std_head():
+    torch.manual_seed(0)
+    model = build_model(STD_HEAD).train()
+    with torch.no_grad():  # a non-zero output layer, so the std depends on every layer of the head
+        model.conditioner.std_head[-1].weight.normal_(0, 0.1)
+    x = torch.rand(4, 1, 32, 32)
+    hole = _box_hole(STD_HEAD, 4)
+    y = x * (1 - hole)
+    head = {n for n, _ in model.conditioner.named_parameters() if n.startswith("std_head")}
+    assert head
+
+    AdversarialLoss("nonsaturating").g_loss(model.discriminate(model(y, hole), hole)).backward()
+    for name, p in model.conditioner.named_parameters():
+        if name in head:
+            assert p.grad is None or p.grad.abs().sum() == 0, f"G's loss reached {name}"
+
+    model.zero_grad(set_to_none=True)
+    cond = model.condition(y, hole)
+    err = (x[:, :, 7:25, 7:25] - model.regressed_mean(cond)).detach()
+    std = model.regressed_std(cond)
+    (torch.log(std) + 0.5 * (err / std) ** 2).mean().backward()
+    for name, p in model.conditioner.named_parameters():
+        reached = p.grad is not None and p.grad.abs().sum() > 0
+        assert reached == (name in head), name  # the likelihood trains the head and nothing else

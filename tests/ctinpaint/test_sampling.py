@@ -164,6 +164,56 @@ def test_a_real_mean_net_model_samples_around_its_regression():
     assert build_model(config_for("harmonic", mean_net=False)).regressed_mean(torch.zeros(1, 17, 18, 18)) is None
 
 
+class _RegressedStdModel(_RegressedModel):
+    """... whose spread is regressed too: 0.05 in the top half of the box, 0.2 below, whatever G's (0.1)."""
+
+    def regressed_std(self, cond):
+        std = torch.full((cond.shape[0], 1, 18, 18), 0.05)
+        std[:, :, 9:] = 0.2
+        return std
+
+
+def test_samples_are_scaled_to_a_regressed_std():
+    model = _RegressedStdModel(_LinearG(0.4, 0.1))
+    windows, masks = _windows(n=2)
+    stats = sample_fills(model, windows, masks, n_samples=20000, seed=0, quantiles=(0.025, 0.975))
+    top, bottom = np.zeros_like(stats.filled), np.zeros_like(stats.filled)
+    top[:, 7:16, 7:25], bottom[:, 16:25, 7:25] = True, True
+    top, bottom = top & stats.filled, bottom & stats.filled
+    assert top.any() and bottom.any()
+    np.testing.assert_allclose(stats.mean[stats.filled], 0.6, atol=1e-6)
+    np.testing.assert_allclose(stats.std[top], 0.05, rtol=1e-5)  # the regressed std, not G's
+    np.testing.assert_allclose(stats.std[bottom], 0.2, rtol=1e-5)
+    lo, hi = stats.quantiles
+    tolerance = 2 * (1.0 / QUANTILE_BINS + 3 * 0.1 / np.sqrt(20000) * 3)  # a bin of G's, scaled up to 2x
+    np.testing.assert_allclose(lo[top], 0.6 - 1.96 * 0.05, atol=tolerance)  # the quantiles scale with the samples
+    np.testing.assert_allclose(hi[bottom], 0.6 + 1.96 * 0.2, atol=tolerance)
+
+    draws = np.stack([draw_fills(model, windows, masks, seed=s) for s in range(400)])
+    assert draws[:, top].std() == pytest.approx(0.05, rel=0.15)
+    assert draws[:, bottom].std() == pytest.approx(0.2, rel=0.15)
+    assert abs(draws[:, top].mean() - 0.6) < 0.01
+
+
+def test_pixels_where_g_does_not_vary_keep_a_zero_std():
+    model = _RegressedStdModel(_LinearG(0.4, 0.0))
+    windows, masks = _windows(n=2)
+    stats = sample_fills(model, windows, masks, n_samples=50, seed=0, quantiles=(0.025, 0.975))
+    np.testing.assert_array_equal(stats.std, 0.0)
+    np.testing.assert_allclose(stats.quantiles[0][stats.filled], 0.6, atol=1e-6)
+
+
+def test_a_real_std_head_model_samples_with_its_regressed_std():
+    torch.manual_seed(0)
+    model = build_model(config_for("harmonic")).eval()
+    assert model.config.std_head
+    with torch.no_grad():
+        model.conditioner.std_head[-1].bias.fill_(np.log(0.03))
+    windows, masks = _windows(n=2)
+    stats = sample_fills(model, windows, masks, n_samples=64, seed=0)
+    np.testing.assert_allclose(stats.std[stats.filled], 0.03, rtol=1e-4)
+
+
 def test_generator_that_ignores_z_is_flagged():
     ignoring = _TinyModel(_LinearG(0.3, 0.0))
     windows, masks = _windows()
