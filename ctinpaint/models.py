@@ -1179,8 +1179,8 @@ class InpaintingGAN(nn.Module):
         """The mean fill the ``mean_net`` regressed, or None for models without one.
 
         With a mean network, the model's posterior mean *is* this regression:
-        the samples keep G's spread and texture, but each window's samples are
-        shifted so that their mean is this one (:func:`ctinpaint.sampling.sample_fills`
+        the samples keep G's texture (and spread, unless :meth:`regressed_std`
+        gives one), but each window's samples are shifted so that their mean is this one (:func:`ctinpaint.sampling.sample_fills`
         and training do that). G's own mean is left free, so the adversarial
         losses cannot bias the fill.
 
