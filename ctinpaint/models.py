@@ -658,8 +658,8 @@ class UNetConditioner(nn.Module):
     -----
     ``forward(y, hole)`` takes float (B, 2 context + 1, P, P) tensors and
     returns (B, width, l, l) (one more channel with the prior or the regressed
-    mean, as a logit; with ``std_head``, the log std channel before it). Shapes are not checked here; use
-    :meth:`InpaintingGAN.condition`.
+    mean, as a logit; with ``std_head``, the log std channel before it).
+    Shapes are not checked here; use :meth:`InpaintingGAN.condition`.
     """
 
     def __init__(self, config: ModelConfig):
@@ -1180,9 +1180,10 @@ class InpaintingGAN(nn.Module):
 
         With a mean network, the model's posterior mean *is* this regression:
         the samples keep G's texture (and spread, unless :meth:`regressed_std`
-        gives one), but each window's samples are shifted so that their mean is this one (:func:`ctinpaint.sampling.sample_fills`
-        and training do that). G's own mean is left free, so the adversarial
-        losses cannot bias the fill.
+        gives one), but each window's samples are shifted so that their mean
+        is this one (:func:`ctinpaint.sampling.sample_fills` and training do
+        that). G's own mean is left free, so the adversarial losses cannot
+        bias the fill.
 
         Parameters
         ----------

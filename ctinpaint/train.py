@@ -341,16 +341,19 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             loss = loss + config.moments * mr
             logs["moments"] = mr.detach()
         if mean is not None:
+
+            def over_hole(values):  # mean over the box's unknown pixels
+                return (values * box_hole).sum() / box_hole.sum().clamp(min=1)
+
             # Squared error is the only gradient the mean network's weights get: G reads it detached.
-            mse = (((mean - target) ** 2) * box_hole).sum() / box_hole.sum().clamp(min=1)
+            mse = over_hole((mean - target) ** 2)
             loss = loss + mse
             logs["mean_mse"] = mse.detach()
             if std is not None:
                 # Gaussian negative log-likelihood of the mean's error, the mean held fixed: it
                 # reaches the std head alone (the head reads its inputs detached).
                 err = (target - mean).detach()
-                nll = (torch.log(std) + 0.5 * (err / std) ** 2) * box_hole
-                nll = nll.sum() / box_hole.sum().clamp(min=1)
+                nll = over_hole(torch.log(std) + 0.5 * (err / std) ** 2)
                 loss = loss + nll
                 logs["std_nll"] = nll.detach()
         return loss, logs

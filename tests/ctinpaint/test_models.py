@@ -712,18 +712,24 @@ def test_untrained_mean_net_is_exactly_the_prior():
     assert _counts(with_mean)[0] > _counts(_eval_model(config_for("harmonic", mean_net=False)))[0]  # a second U-Net and its head
 
 
-def test_only_squared_error_trains_the_mean_net():
+def _after_g_loss(config, output_layer: str):
+    """A model whose G loss has been backpropagated once, with ``output_layer``'s weights made
+    non-zero first (so that what it outputs depends on every layer before it); and the batch."""
     torch.manual_seed(0)
-    model = build_model(MEAN_NET).train()
-    with torch.no_grad():  # a non-zero head, so the mean depends on the mean U-Net's weights
-        model.conditioner.mean_head.weight.normal_(0, 0.1)
+    model = build_model(config).train()
+    with torch.no_grad():
+        model.conditioner.get_parameter(f"{output_layer}.weight").normal_(0, 0.1)
     x = torch.rand(4, 1, 32, 32)
-    hole = _box_hole(MEAN_NET, 4)
+    hole = _box_hole(config, 4)
     y = x * (1 - hole)
+    AdversarialLoss("nonsaturating").g_loss(model.discriminate(model(y, hole), hole)).backward()
+    return model, x, hole, y
+
+
+def test_only_squared_error_trains_the_mean_net():
+    model, x, hole, y = _after_g_loss(MEAN_NET, "mean_head")
     mean_params = {n for n, _ in model.conditioner.named_parameters() if n.startswith("mean")}
     assert mean_params
-
-    AdversarialLoss("nonsaturating").g_loss(model.discriminate(model(y, hole), hole)).backward()
     for name, p in model.conditioner.named_parameters():
         reached = p.grad is not None and p.grad.abs().sum() > 0
         assert reached == (name not in mean_params), name  # G's losses train C's features, never the mean
@@ -793,17 +799,9 @@ def test_untrained_std_head_gives_a_tenth_and_leaves_the_mean_alone():
 
 
 def test_only_its_likelihood_trains_the_std_head():
-    torch.manual_seed(0)
-    model = build_model(STD_HEAD).train()
-    with torch.no_grad():  # a non-zero output layer, so the std depends on every layer of the head
-        model.conditioner.std_head[-1].weight.normal_(0, 0.1)
-    x = torch.rand(4, 1, 32, 32)
-    hole = _box_hole(STD_HEAD, 4)
-    y = x * (1 - hole)
+    model, x, hole, y = _after_g_loss(STD_HEAD, "std_head.4")
     head = {n for n, _ in model.conditioner.named_parameters() if n.startswith("std_head")}
     assert head
-
-    AdversarialLoss("nonsaturating").g_loss(model.discriminate(model(y, hole), hole)).backward()
     for name, p in model.conditioner.named_parameters():
         if name in head:
             assert p.grad is None or p.grad.abs().sum() == 0, f"G's loss reached {name}"

@@ -282,33 +282,24 @@ def test_a_model_with_context_trains_on_neighbouring_slices_and_inpaints(tiny_vo
     np.testing.assert_array_equal(out[~mask], tiny_volume[~mask])
 
 
-def test_the_mean_net_learns_by_squared_error_and_travels_with_the_model(tiny_volume, tiny_run, tmp_path):
-    config = config_for("harmonic", width=4, mean_net=True)
-    train_model(tiny_volume, tmp_path / "run", model_config=config, config=tiny_config(12, lr_g=3e-3),
-                intensity=TINY_INTENSITY, progress=False)  # fmt: skip
-    g_logs = [row["G"] for row in _log(tmp_path / "run") if "G" in row]
-    assert len(g_logs) == 12 and all(np.isfinite(g["mean_mse"]) for g in g_logs)
-    loaded = load_model(tmp_path / "run", device="cpu")
-    assert loaded.model.config == config and loaded.meta["model"]["mean_net"] is True
-    # Training moved the head off zero: the mean is no longer just the prior.
-    assert loaded.model.conditioner.mean_head.weight.abs().sum() > 0
-    # A model without it logs no such term.
-    assert not any("mean_mse" in row.get("G", {}) for row in _log(tiny_run))
-
-
-def test_the_std_head_learns_by_likelihood_and_travels_with_the_model(tiny_volume, tiny_run, tmp_path):
+def test_the_mean_net_and_std_head_learn_by_their_losses_and_travel_with_the_model(tiny_volume, tiny_run, tmp_path):
     config = config_for("harmonic", width=4)
-    assert config.std_head
+    assert config.mean_net and config.std_head
     train_model(tiny_volume, tmp_path / "run", model_config=config, config=tiny_config(12, lr_g=3e-3),
                 intensity=TINY_INTENSITY, progress=False)  # fmt: skip
     g_logs = [row["G"] for row in _log(tmp_path / "run") if "G" in row]
-    assert len(g_logs) == 12 and all(np.isfinite(g["std_nll"]) for g in g_logs)
+    assert len(g_logs) == 12
+    assert all(np.isfinite(g["mean_mse"]) and np.isfinite(g["std_nll"]) for g in g_logs)
     # The fill's errors here are far below the starting spread of 0.1: the likelihood shrinks it.
     assert np.mean([g["std_nll"] for g in g_logs[-3:]]) < np.mean([g["std_nll"] for g in g_logs[:3]])
     loaded = load_model(tmp_path / "run", device="cpu")
-    assert loaded.model.config == config and loaded.meta["model"]["std_head"] is True
-    assert loaded.model.conditioner.std_head[-1].weight.abs().sum() > 0  # trained off its zero start
-    assert not any("std_nll" in row.get("G", {}) for row in _log(tiny_run))
+    assert loaded.model.config == config
+    assert loaded.meta["model"]["mean_net"] is True and loaded.meta["model"]["std_head"] is True
+    # Training moved both heads off their zero start: the mean is no longer just the prior.
+    assert loaded.model.conditioner.mean_head.weight.abs().sum() > 0
+    assert loaded.model.conditioner.std_head[-1].weight.abs().sum() > 0
+    # A model without them logs no such terms.
+    assert not any({"mean_mse", "std_nll"} & set(row.get("G", {})) for row in _log(tiny_run))
 
 
 def test_the_generator_of_a_mean_net_model_trains_without_the_moment_and_diversity_terms(tiny_volume, tmp_path):
