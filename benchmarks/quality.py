@@ -62,6 +62,9 @@ VARIANTS = {
     "harmonic+moments+meannet+cosine": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": False, "lr_schedule": "cosine"}),
     # ... and a head regresses the size of that mean's error; the samples are scaled to it.
     "harmonic+moments+stdhead": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True}),
+    "harmonic+moments+stdhead+texture1": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 1.0}),
+    "harmonic+moments+stdhead+texture0.2": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.2}),
+    "harmonic+moments+stdhead+texture0.2+ema": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.2, "ema": 0.999}),
     # 2.5D: the adjacent slice on each side as context (ModelConfig.context), for 3D data.
     "harmonic+moments+context1": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1}),
     "harmonic+moments+context1+slow": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1, "lr_g": 2e-4}),

@@ -305,3 +305,25 @@ def moment_reconstruction_loss(fills: torch.Tensor, target: torch.Tensor, mask: 
         w = w / ((w * counted).sum() / counted.sum().clamp_min(1.0)).clamp_min(1e-30)
         nll = nll * w
     return (nll * counted).sum() / counted.sum().clamp_min(1.0)
+
+
+def laplacian(images: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """5-point Laplacian of images, and where it sees only masked pixels.
+
+    Parameters
+    ----------
+    images : torch.Tensor, float (N, C, H, W)
+    mask : torch.Tensor, float (N, C, H, W)
+        1 where a pixel counts.
+
+    Returns
+    -------
+    lap, inner : torch.Tensor, float (N, C, H - 2, W - 2)
+        The Laplacian at every interior pixel, and 1 where that pixel and its
+        four neighbours are all masked (the pixels
+        :func:`ctinpaint.evaluate.evaluate_fills` measures texture on).
+    """
+    centre = images[..., 1:-1, 1:-1]
+    lap = images[..., :-2, 1:-1] + images[..., 2:, 1:-1] + images[..., 1:-1, :-2] + images[..., 1:-1, 2:] - 4 * centre
+    inner = mask[..., 1:-1, 1:-1] * mask[..., :-2, 1:-1] * mask[..., 2:, 1:-1] * mask[..., 1:-1, :-2] * mask[..., 1:-1, 2:]
+    return lap, inner

@@ -13,6 +13,7 @@ A trained model is a directory holding ``model.safetensors`` (weights) and
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import json
 import math
@@ -70,6 +71,16 @@ class TrainConfig:
     moments_beta : float
         Weight each pixel's term of that loss by its variance to this power
         (0 to 1; see :func:`ctinpaint.losses.moment_reconstruction_loss`).
+    texture : float
+        Weight of the same likelihood on the fills' 5-point Laplacian
+        (:func:`ctinpaint.losses.laplacian`): trains the spread of the fine
+        detail of the samples towards that of the truth, so single samples
+        are as rough as CT, not smoother (0 = off).
+    ema : float
+        Validate and export exponential moving averages of C's and G's
+        weights with this decay (warmed up; see
+        :func:`gan_zoo.training.ema_update`) instead of the last weights;
+        0 = off. Training itself is unchanged.
     hole_shape : {"square", "random"}
         Training holes: the reference's centred square, or random shapes inside
         the central box (real artifacts are any shape).
@@ -99,6 +110,8 @@ class TrainConfig:
     moments: float = 1.0
     moment_samples: int = 4
     moments_beta: float = 0.0
+    texture: float = 0.0
+    ema: float = 0.0
     hole_shape: str = "random"
     axes: tuple[int, ...] = (0,)
     holdout: float = 0.125
@@ -129,6 +142,10 @@ class TrainConfig:
         check_float(self.moments, name="moments", minimum=0.0)
         check_int(self.moment_samples, name="moment_samples", minimum=2)
         check_float(self.moments_beta, name="moments_beta", minimum=0.0, maximum=1.0)
+        check_float(self.texture, name="texture", minimum=0.0)
+        check_float(self.ema, name="ema", minimum=0.0)
+        if self.ema >= 1.0:
+            raise ValueError(f"ema must be below 1 (0 = off), got {self.ema!r}")
         check_choice(self.hole_shape, ("square", "random"), name="hole_shape")
         object.__setattr__(self, "axes", tuple(self.axes))
         check_float(self.holdout, name="holdout", minimum=0.0, maximum=0.5)
@@ -225,14 +242,14 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     >>> result.step
     2
     """
-    from gan_zoo.training import LoopConfig, Phase, run_training
+    from gan_zoo.training import LoopConfig, Phase, ema_update, run_training
 
     from .intensity import fit_intensity
     from .io import OutputLock, open_mask, open_volume
-    from .losses import AdversarialLoss, mode_seeking_loss, moment_reconstruction_loss, r1_penalty
+    from .losses import AdversarialLoss, laplacian, mode_seeking_loss, moment_reconstruction_loss, r1_penalty
     from gan_zoo.training import init_distributed, rank_and_world
 
-    from .models import DEFAULT_PRESET, build_model, config_for
+    from .models import DEFAULT_PRESET, InpaintingGAN, build_model, config_for
     from .patches import PatchSampler
 
     config = config or TrainConfig()
@@ -290,6 +307,20 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     # The losses run through ``net``: in several processes, the same networks wrapped in
     # DistributedDataParallel (gradients averaged over ranks); validation and exports use ``model``.
     net = model if world == 1 else _data_parallel_view(model, config.device)
+    # With weight averaging, validation, the best checkpoint's choice and the exported model
+    # use moving averages of C and G (D is only needed for training).
+    networks = {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
+    averaged, after_g_step = model, None
+    if config.ema > 0:
+        networks["C_ema"] = copy.deepcopy(model.conditioner).requires_grad_(False)
+        networks["G_ema"] = copy.deepcopy(model.generator).requires_grad_(False)
+        averaged = InpaintingGAN(
+            model_config, conditioner=networks["C_ema"], generator=networks["G_ema"], discriminator=model.discriminator
+        )
+
+        def after_g_step(step):
+            ema_update(networks["C_ema"], model.conditioner, step, decay=config.ema)
+            ema_update(networks["G_ema"], model.generator, step, decay=config.ema)
 
     def d_loss(batch, step):
         x, hole = batch.x, batch.hole
@@ -340,6 +371,11 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             mr = moment_reconstruction_loss(fills, target, box_hole, beta=config.moments_beta)
             loss = loss + config.moments * mr
             logs["moments"] = mr.detach()
+        if config.texture > 0:
+            lap_target, inner = laplacian(target, box_hole)
+            tx = moment_reconstruction_loss(laplacian(fills, box_hole)[0], lap_target, inner)
+            loss = loss + config.texture * tx
+            logs["texture"] = tx.detach()
         if mean is not None:
 
             def over_hole(values):  # mean over the box's unknown pixels
@@ -361,7 +397,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     def validate(step):
         from .sampling import sample_fills
 
-        stats = sample_fills(model, val_windows, val_unknown, n_samples=config.val_samples, seed=config.seed)
+        stats = sample_fills(averaged, val_windows, val_unknown, n_samples=config.val_samples, seed=config.seed)
         return _validation_metrics(val_truth, stats)
 
     def preview(step, path):
@@ -369,8 +405,8 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         from .sampling import draw_fills, sample_fills
 
         k = min(4, len(val_truth))
-        stats = sample_fills(model, val_windows[:k], val_unknown[:k], n_samples=max(config.val_samples, 64), seed=0)
-        one = draw_fills(model, val_windows[:k], val_unknown[:k], seed=1)
+        stats = sample_fills(averaged, val_windows[:k], val_unknown[:k], n_samples=max(config.val_samples, 64), seed=0)
+        one = draw_fills(averaged, val_windows[:k], val_unknown[:k], seed=1)
         path.parent.mkdir(parents=True, exist_ok=True)
         hidden = val_unknown[:k, c]
         uncertainty_panels(np.where(hidden, 0, val_truth[:k]), hidden, val_truth[:k], stats, one, path)
@@ -386,10 +422,10 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     lock = OutputLock(out_dir, name="out_dir", lock_file=out_dir / ".lock") if rank == 0 else contextlib.nullcontext()
     with lock:
         result = run_training(
-            networks={"C": model.conditioner, "G": model.generator, "D": model.discriminator},
+            networks=networks,
             phases=[
                 Phase("D", opt_d, d_loss, scheduler=schedules["D"]),
-                Phase("G", opt_g, g_loss, scheduler=schedules["G"]),
+                Phase("G", opt_g, g_loss, scheduler=schedules["G"], after_step=after_g_step),
             ],
             data=_resumable(sampler),
             out_dir=out_dir,
@@ -431,15 +467,13 @@ def _data_parallel_view(model, device: str):
 
 def _calibrate(model, out_dir: Path, windows: np.ndarray, unknown: np.ndarray, config: TrainConfig):
     """Spread factors of the exported (best) networks, fitted on the calibration windows (N, K, P, P)."""
-    from gan_zoo.training import load_networks
-
     from .calibration import fit_calibration, guided_pixels
     from .evaluate import INTERVAL_QUANTILES
     from .sampling import sample_fills
 
-    name = "best" if (out_dir / "best.json").exists() else "latest"
-    networks = {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
-    load_networks(out_dir, name, networks, device=next(model.parameters()).device)
+    _, _, states = _inference_states(out_dir)
+    for name, network in _parts(model).items():
+        network.load_state_dict(states[name])
     model.eval()
     # At least 64 samples: the quantiles of fewer are too coarse to calibrate the interval.
     stats = sample_fills(
@@ -519,17 +553,32 @@ def _resumable(sampler):
     return ResumableBatches(lambda first: itertools.islice(iter(sampler), first, None))
 
 
-def _export_model(out_dir: Path, meta: dict) -> None:
-    """Write the inference model (best checkpoint's networks) as model.json + weights."""
-    from gan_zoo.training import load_checkpoint, save_checkpoint
+def _inference_states(out_dir: Path) -> tuple[str, dict, dict]:
+    """The checkpoint an exported model comes from (best, else latest), its metadata, and C, G, D's states.
+
+    With weight averaging (``TrainConfig.ema``), C and G are the averaged copies.
+    """
+    from gan_zoo.training import load_checkpoint, state_from_tensors
 
     name = "best" if (out_dir / "best.json").exists() else "latest"
     tensors, ckpt = load_checkpoint(out_dir, name)
-    weights = {k: v for k, v in tensors.items() if k.startswith("networks.")}
+    saved = ckpt["networks"]
+    return name, ckpt, {part: state_from_tensors(saved.get(f"{part}_ema", saved[part]), tensors) for part in ("C", "G", "D")}
+
+
+def _export_model(out_dir: Path, meta: dict) -> None:
+    """Write the inference model (best checkpoint's networks) as model.json + weights."""
+    from gan_zoo.training import save_checkpoint, state_to_tensors
+
+    name, ckpt, states = _inference_states(out_dir)
+    weights, structure = {}, {}
+    for part, state in states.items():
+        tensors, structure[part] = state_to_tensors(f"networks.{part}", state)
+        weights.update(tensors)
     save_checkpoint(
         out_dir, _MODEL_NAME, tensors=weights,
-        meta={"networks": ckpt["networks"], "ctinpaint": meta, "step": ckpt.get("step"), "checkpoint": name},
-    )
+        meta={"networks": structure, "ctinpaint": meta, "step": ckpt.get("step"), "checkpoint": name},
+    )  # fmt: skip
 
 
 def _parts(model) -> dict:

@@ -2,8 +2,9 @@
 
 Public names
 ------------
-run_training, Phase, LoopConfig, TrainResult, load_networks
-    the training loop driven by phases, with exact resume (:mod:`.loop`)
+run_training, Phase, LoopConfig, TrainResult, load_networks, ema_update
+    the training loop driven by phases, with exact resume, and a moving
+    average of weights for a phase's ``after_step`` (:mod:`.loop`)
 save_checkpoint, load_checkpoint, state_to_tensors, state_from_tensors,
 rng_state_to_tensors, rng_state_from_tensors
     safetensors + JSON checkpoints, loaded without pickle (:mod:`.checkpoint`)
@@ -25,7 +26,7 @@ from .checkpoint import (
 )
 from .devices import autocast, resolve_device, to_device
 from .distributed import data_parallel, init_distributed, rank_and_world
-from .loop import LoopConfig, Phase, TrainResult, load_networks, run_training
+from .loop import LoopConfig, Phase, TrainResult, ema_update, load_networks, run_training
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -35,6 +36,7 @@ __all__ = [
     "TrainResult",
     "autocast",
     "data_parallel",
+    "ema_update",
     "init_distributed",
     "load_checkpoint",
     "load_networks",

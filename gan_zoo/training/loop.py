@@ -97,6 +97,11 @@ class Phase:
     clip_grad : float, optional
         Clip the gradient norm of ``optimizer``'s parameters to this value; the
         norm before clipping is logged as ``grad_norm``.
+    after_step : callable ``step -> None``, optional
+        Called after each step of ``optimizer`` (and ``scheduler``), without
+        gradients, e.g. to move an exponential moving average of the weights
+        (see :func:`ema_update`); what it updates must be among the
+        ``networks`` to be checkpointed.
 
     Examples
     --------
@@ -114,6 +119,7 @@ class Phase:
     every: int = 1
     scheduler: Any | None = None
     clip_grad: float | None = None
+    after_step: Callable[[int], None] | None = None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not _NAME_PATTERN.fullmatch(self.name) or self.name in _RESERVED_NAMES:
@@ -134,6 +140,8 @@ class Phase:
                 raise TypeError(f"phase {self.name!r}: clip_grad must be a number or None, got {self.clip_grad!r}")
             if not (math.isfinite(self.clip_grad) and self.clip_grad > 0):
                 raise ValueError(f"phase {self.name!r}: clip_grad must be positive and finite, got {self.clip_grad}")
+        if self.after_step is not None and not callable(self.after_step):
+            raise TypeError(f"phase {self.name!r}: after_step must be callable or None")
 
 
 @dataclass(frozen=True)
@@ -421,6 +429,9 @@ def run_training(
                 phase.optimizer.step()
                 if phase.scheduler is not None:
                     phase.scheduler.step()
+                if phase.after_step is not None:
+                    with torch.no_grad():
+                        phase.after_step(step)
                 # Losses stay on the device until a log line needs them: .item() here would
                 # synchronise the GPU every step.
                 averages.add(phase.name, "loss", loss.detach())
@@ -483,6 +494,50 @@ def run_training(
         stopped_by=stopped_by,
         resumed_from=resumed_from,
     )
+
+
+def ema_update(average: nn.Module, source: nn.Module, step: int, *, decay: float = 0.999) -> None:
+    """Move ``average``'s weights towards ``source``'s: an exponential moving average.
+
+    The decay warms up as ``min(decay, (1 + step) / (10 + step))``, so the
+    average forgets the random initial weights within tens of steps and a
+    short training (a few hundred steps) still averages over its last
+    stretch rather than over its start.
+
+    Parameters
+    ----------
+    average, source : torch.nn.Module
+        Networks of the same architecture (``average`` typically a
+        ``copy.deepcopy`` of ``source`` made before training). Floating-point
+        parameters and buffers are averaged; other buffers are copied.
+    step : int
+        Updates so far, from 1 (the loop's step for a phase run every step).
+    decay : float, default 0.999
+        The largest weight of the old average, in [0, 1).
+
+    Examples
+    --------
+    >>> import copy, torch
+    >>> net = torch.nn.Linear(1, 1, bias=False)
+    >>> avg = copy.deepcopy(net)
+    >>> with torch.no_grad():
+    ...     _ = net.weight.fill_(1.0)
+    ...     _ = avg.weight.fill_(0.0)
+    >>> ema_update(avg, net, step=1)  # decay 2/11: mostly the new weights
+    >>> round(avg.weight.item(), 4)
+    0.8182
+    """
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"decay must be in [0, 1), got {decay!r}")
+    _check_count(step, "step", minimum=1)
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        pairs = [*zip(average.parameters(), source.parameters()), *zip(average.buffers(), source.buffers())]
+        for mine, theirs in pairs:
+            if mine.is_floating_point():
+                mine.lerp_(theirs.detach(), 1.0 - d)
+            else:
+                mine.copy_(theirs)
 
 
 def load_networks(directory, name: str, networks: Mapping[str, nn.Module], *, device="cpu", max_bytes: int | None = None) -> dict:

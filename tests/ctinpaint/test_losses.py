@@ -7,7 +7,14 @@ import math
 import pytest
 import torch
 
-from ctinpaint.losses import ADVERSARIAL_KINDS, MODE_SEEKING_WEIGHT, AdversarialLoss, mode_seeking_loss, r1_penalty
+from ctinpaint.losses import (
+    ADVERSARIAL_KINDS,
+    MODE_SEEKING_WEIGHT,
+    AdversarialLoss,
+    laplacian,
+    mode_seeking_loss,
+    r1_penalty,
+)
 
 LOG2 = math.log(2.0)
 
@@ -250,3 +257,27 @@ def test_moment_reconstruction_beta_mask_and_range():
     for beta in (-0.1, 1.5):
         with pytest.raises(ValueError, match="beta must be in"):
             moment_reconstruction_loss(fills, target, beta=beta)
+
+
+def test_laplacian_matches_the_texture_metric():
+    from ctinpaint.evaluate import _laplacian_energy
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 1, 9, 9, generator=gen, dtype=torch.float64)
+    mask = (torch.rand(3, 1, 9, 9, generator=gen) > 0.2).double()
+    lap, inner = laplacian(images, mask)
+    assert lap.shape == inner.shape == (3, 1, 7, 7)
+    # A quadratic's Laplacian is its constant second derivative: x^2 + y^2 gives 4 everywhere.
+    y, x = torch.meshgrid(torch.arange(9.0), torch.arange(9.0), indexing="ij")
+    assert torch.all(laplacian((x**2 + y**2)[None, None], torch.ones(1, 1, 9, 9))[0] == 4.0)
+    # Same pixels and values as the evaluation's texture ratio.
+    energy, count = _laplacian_energy(images[:, 0].numpy(), mask[:, 0].numpy() > 0)
+    assert count == int(inner.sum())
+    assert math.isclose(float((lap**2 * inner).sum() / inner.sum()), energy, rel_tol=1e-12)
+
+
+def test_laplacian_works_on_stacks_of_samples():
+    fills = torch.rand(4, 2, 1, 6, 6)
+    lap, inner = laplacian(fills, torch.ones(2, 1, 6, 6))
+    assert lap.shape == (4, 2, 1, 4, 4) and inner.shape == (2, 1, 4, 4)
+    assert torch.allclose(lap[1], laplacian(fills[1], torch.ones(2, 1, 6, 6))[0])

@@ -314,6 +314,44 @@ def test_the_generator_of_a_mean_net_model_trains_without_the_moment_and_diversi
     assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
 
 
+def test_the_texture_term_is_logged_only_when_on(tiny_volume, tiny_run, tmp_path):
+    train_model(tiny_volume, tmp_path / "run", model_config=TINY_MODEL, config=tiny_config(3, texture=0.5),
+                intensity=TINY_INTENSITY, progress=False)  # fmt: skip
+    g_logs = [row["G"] for row in _log(tmp_path / "run") if "G" in row]
+    assert len(g_logs) == 3 and all(np.isfinite(g["texture"]) for g in g_logs)
+    # The total includes it: loss = adv + mode seeking + moments + texture.
+    for g in g_logs:
+        parts = g["adv"] + 0.05 * g["mode_seeking"] + g["moments"] + 0.5 * g["texture"]
+        assert g["loss"] == pytest.approx(parts, rel=1e-4, abs=1e-5)
+    assert not any("texture" in row.get("G", {}) for row in _log(tiny_run))
+
+
+def test_weight_averaging_is_what_validates_and_is_exported(tiny_volume, tmp_path):
+    out = tmp_path / "run"
+    train_model(tiny_volume, out, model_config=TINY_MODEL, config=tiny_config(6, ema=0.9, lr_g=3e-3),
+                intensity=TINY_INTENSITY, progress=False)  # fmt: skip
+    _, best = load_checkpoint(out, "best")
+    assert set(best["networks"]) == {"C", "G", "D", "C_ema", "G_ema"}
+    raw = {name: build_model(TINY_MODEL) for name in ("trained", "averaged")}
+    load_networks(out, "best", {"C": raw["trained"].conditioner, "G": raw["trained"].generator})
+    load_networks(out, "best", {"C_ema": raw["averaged"].conditioner, "G_ema": raw["averaged"].generator})
+    exported = load_model(out, device="cpu").model
+    for part in ("conditioner", "generator"):
+        mine = getattr(exported, part).state_dict()
+        averaged, trained = getattr(raw["averaged"], part).state_dict(), getattr(raw["trained"], part).state_dict()
+        assert all(torch.equal(mine[k], averaged[k]) for k in mine)
+        assert any(not torch.equal(mine[k], trained[k]) for k in mine if k.endswith("weight"))
+    # Averaging never changes training, only what is validated (and so which checkpoint is best).
+    train_model(tiny_volume, tmp_path / "plain", model_config=TINY_MODEL, config=tiny_config(6, lr_g=3e-3),
+                intensity=TINY_INTENSITY, progress=False)  # fmt: skip
+    lines = {name: _log(tmp_path / name) for name in ("run", "plain")}
+    training = {name: [row for row in rows if "G" in row] for name, rows in lines.items()}
+    assert training["run"] == training["plain"]
+    validation = {name: [row["validation"] for row in rows if "validation" in row] for name, rows in lines.items()}
+    assert len(validation["run"]) == len(validation["plain"]) == 2
+    assert validation["run"] != validation["plain"]
+
+
 def test_load_model_missing_folder(tmp_path):
     with pytest.raises(ValueError, match="model_dir"):
         load_model(tmp_path / "does_not_exist", device="cpu")
@@ -414,6 +452,9 @@ def test_load_model_never_unpickles(model_copy, tmp_path, consistent_json):
         (dict(moments_beta=1.5), "moments_beta"),
         (dict(moments_beta=-0.5), "moments_beta"),
         (dict(lr_schedule="step"), "lr_schedule"),
+        (dict(ema=1.0), "ema"),
+        (dict(ema=-0.5), "ema"),
+        (dict(texture=-1.0), "texture"),
         (dict(steps=None, minutes=5.0, lr_schedule="cosine"), "lr_schedule"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import pickle
 import random
@@ -13,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from gan_zoo.training import LoopConfig, Phase, load_checkpoint, load_networks, run_training, save_checkpoint
+from gan_zoo.training import LoopConfig, Phase, ema_update, load_checkpoint, load_networks, run_training, save_checkpoint
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -48,8 +49,11 @@ class RandomBatches:
         self.served = state["served"]
 
 
-def make_gan(*, init_seed=0, width=16, crash_at=None, g_every=2):
-    """G and D with Adam, a scheduler, clipping, and losses drawing from torch, random and NumPy."""
+def make_gan(*, init_seed=0, width=16, crash_at=None, g_every=2, ema=False):
+    """G and D with Adam, a scheduler, clipping, and losses drawing from torch, random and NumPy.
+
+    With ``ema``, a moving average of G ("G_ema") follows G's steps.
+    """
     torch.manual_seed(init_seed)
     gen = nn.Sequential(nn.Linear(4, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, 6))
     disc = nn.Sequential(nn.Linear(6, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
@@ -73,15 +77,23 @@ def make_gan(*, init_seed=0, width=16, crash_at=None, g_every=2):
         logits = disc(gen(torch.randn(batch.real.shape[0], 4, device=batch.real.device)))
         return bce(logits, torch.ones_like(logits)), {}
 
+    networks = {"G": gen, "D": disc}
+    after_g = None
+    if ema:
+        networks["G_ema"] = copy.deepcopy(gen)
+
+        def after_g(step):
+            ema_update(networks["G_ema"], gen, step // g_every, decay=0.9)
+
     phases = [
         Phase("D", opt_d, d_loss, clip_grad=1.0),
-        Phase("G", opt_g, g_loss, every=g_every, scheduler=sched_g),
+        Phase("G", opt_g, g_loss, every=g_every, scheduler=sched_g, after_step=after_g),
     ]
-    return {"G": gen, "D": disc}, phases
+    return networks, phases
 
 
-def train_gan(out, steps, *, init_seed=0, data_seed=5, crash_at=None, log_every=1, progress=False, **kwargs):
-    networks, phases = make_gan(init_seed=init_seed, crash_at=crash_at)
+def train_gan(out, steps, *, init_seed=0, data_seed=5, crash_at=None, log_every=1, progress=False, ema=False, **kwargs):
+    networks, phases = make_gan(init_seed=init_seed, crash_at=crash_at, ema=ema)
     config = LoopConfig(steps=steps, checkpoint_every=5, log_every=log_every, seed=7, device="cpu")
     result = run_training(
         networks=networks, phases=phases, data=RandomBatches(data_seed), out_dir=out, config=config, progress=progress, **kwargs
@@ -125,18 +137,20 @@ def assert_same_optimizers(a, b):
 # --------------------------------------------------------------------------- exact resume
 
 
-@pytest.mark.parametrize("log_every", [1, 3])
-def test_stopped_and_resumed_run_is_bit_identical(tmp_path, log_every):
-    whole, whole_phases, result = train_gan(tmp_path / "whole", 20, log_every=log_every)
+@pytest.mark.parametrize(("log_every", "ema"), [(1, False), (3, False), (1, True)])
+def test_stopped_and_resumed_run_is_bit_identical(tmp_path, log_every, ema):
+    whole, whole_phases, result = train_gan(tmp_path / "whole", 20, log_every=log_every, ema=ema)
     assert result.step == 20 and result.stopped_by == "steps" and result.resumed_from is None
 
-    _, _, first = train_gan(tmp_path / "split", 8, log_every=log_every)
+    _, _, first = train_gan(tmp_path / "split", 8, log_every=log_every, ema=ema)
     assert first.step == 8
     # Fresh objects with other initial weights and another data seed: everything must come from the checkpoint.
-    split, split_phases, second = train_gan(tmp_path / "split", 20, init_seed=1, data_seed=99, log_every=log_every)
+    split, split_phases, second = train_gan(tmp_path / "split", 20, init_seed=1, data_seed=99, log_every=log_every, ema=ema)
     assert second.resumed_from == 8 and second.step == 20
 
     assert_same_weights(whole, split)
+    if ema:
+        assert not torch.equal(whole["G_ema"][0].weight, whole["G"][0].weight)
     assert_same_optimizers(whole_phases, split_phases)
     assert split_phases[1].scheduler.state_dict() == whole_phases[1].scheduler.state_dict()
     expected, got = training_lines(tmp_path / "whole"), training_lines(tmp_path / "split")
@@ -504,6 +518,60 @@ def test_phase_is_checked():
         Phase("G", "adam", lambda b, s: None)
     with pytest.raises(ValueError, match="clip_grad"):
         Phase("G", opt, lambda b, s: None, clip_grad=0.0)
+    with pytest.raises(TypeError, match="after_step must be callable"):
+        Phase("G", opt, lambda b, s: None, after_step="ema")
+
+
+def test_after_step_runs_after_each_update_without_gradients(tmp_path):
+    net = nn.Linear(2, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    seen = []
+
+    def after(step):
+        # After the update: the weights already moved; and nothing here is recorded for autograd.
+        seen.append((step, net.weight.detach().clone(), torch.is_grad_enabled()))
+
+    start = net.weight.detach().clone()
+    run_training(
+        networks={"net": net}, phases=[Phase("fit", opt, lambda b, s: (net(b).pow(2).mean(), {}), every=2, after_step=after)],
+        data=[torch.ones(2, 2)], out_dir=tmp_path, config=LoopConfig(steps=5, device="cpu"), progress=False,
+    )  # fmt: skip
+    assert [step for step, _, _ in seen] == [2, 4]
+    assert not any(grad for _, _, grad in seen)
+    assert not torch.equal(seen[0][1], start) and torch.equal(seen[1][1], net.weight.detach())
+
+
+def test_ema_update_follows_its_warm_up_and_copies_integer_buffers():
+    torch.manual_seed(0)
+    source = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    average = copy.deepcopy(source)
+    originals = {k: v.clone() for k, v in average.state_dict().items()}
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(1.0)
+    source.train()(torch.randn(4, 3))  # moves running stats and num_batches_tracked
+    for step, decay in ((1, 2 / 11), (10, 11 / 20), (10_000, 0.99)):
+        avg = copy.deepcopy(average)
+        ema_update(avg, source, step, decay=0.99)
+        for key, value in avg.state_dict().items():
+            theirs = source.state_dict()[key]
+            if value.is_floating_point():
+                assert torch.allclose(value, decay * originals[key] + (1 - decay) * theirs), (step, key)
+            else:
+                assert torch.equal(value, theirs)
+    # The source is only read.
+    assert source[1].num_batches_tracked.item() == 1
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"step": 0}, ValueError, "step must be >= 1"),
+    ({"step": 1, "decay": 1.0}, ValueError, "decay must be in"),
+    ({"step": 1, "decay": -0.1}, ValueError, "decay must be in"),
+])  # fmt: skip
+def test_ema_update_is_checked(kwargs, error, match):
+    net = nn.Linear(1, 1)
+    with pytest.raises(error, match=match):
+        ema_update(copy.deepcopy(net), net, **kwargs)
 
 
 def _run_one(tmp_path, loss, *, params=None, **kwargs):
