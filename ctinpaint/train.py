@@ -305,10 +305,9 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         schedules = {name: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.steps)
                      for name, opt in (("G", opt_g), ("D", opt_d))}
     # The losses run through ``net``: in several processes, the same networks wrapped in
-    # DistributedDataParallel (gradients averaged over ranks); validation and exports use ``model``.
+    # DistributedDataParallel (gradients averaged over ranks); validation and exports use ``averaged``:
+    # ``model`` itself, or with weight averaging, moving averages of its C and G (D only trains).
     net = model if world == 1 else _data_parallel_view(model, config.device)
-    # With weight averaging, validation, the best checkpoint's choice and the exported model
-    # use moving averages of C and G (D is only needed for training).
     networks = {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
     averaged, after_g_step = model, None
     if config.ema > 0:
@@ -346,7 +345,11 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         box_hole = hole[:, c : c + 1, o : o + L, o : o + L]
         target = x[:, c : c + 1, o : o + L, o : o + L]
         mean, std = net.regressed_mean(cond), net.regressed_std(cond)
-        k = max(2, config.moment_samples) if config.moments > 0 else (2 if config.mode_seeking > 0 else 1)
+        # Fills per patch: the moment and texture terms need a spread, mode seeking a pair.
+        if config.moments > 0 or config.texture > 0:
+            k = max(2, config.moment_samples)
+        else:
+            k = 2 if config.mode_seeking > 0 else 1
         if mean is not None:
             k = max(k, 2)  # one fill centred on the mean would be the mean itself, with nothing for G to learn
         n = x.shape[0]

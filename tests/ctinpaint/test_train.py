@@ -324,6 +324,10 @@ def test_the_texture_term_is_logged_only_when_on(tiny_volume, tiny_run, tmp_path
         parts = g["adv"] + 0.05 * g["mode_seeking"] + g["moments"] + 0.5 * g["texture"]
         assert g["loss"] == pytest.approx(parts, rel=1e-4, abs=1e-5)
     assert not any("texture" in row.get("G", {}) for row in _log(tiny_run))
+    # Alone (no moment term), it still gets the several fills per patch a spread needs.
+    train_model(tiny_volume, tmp_path / "alone", model_config=TINY_MODEL, intensity=TINY_INTENSITY, progress=False,
+                config=tiny_config(1, texture=0.5, moments=0.0, mode_seeking=0.0))  # fmt: skip
+    assert np.isfinite(_log(tmp_path / "alone")[0]["G"]["texture"])
 
 
 def test_weight_averaging_is_what_validates_and_is_exported(tiny_volume, tmp_path):
