@@ -67,6 +67,7 @@ VARIANTS = {
     "harmonic+moments+stdhead+texture0.2+ema": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.2, "ema": 0.999}),
     "harmonic+moments+stdhead+texture0.1+ema": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.1, "ema": 0.999}),
     "harmonic+moments+stdhead+texture0.05+ema": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999}),
+    "harmonic+moments+stdhead+texture0.05+ema+context1": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999, "context": 1}),
     # 2.5D: the adjacent slice on each side as context (ModelConfig.context), for 3D data.
     "harmonic+moments+context1": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1}),
     "harmonic+moments+context1+slow": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1, "lr_g": 2e-4}),
@@ -131,6 +132,8 @@ def run(args) -> list[dict]:
     baseline_done = set()
     for name in args.variants:
         preset, overrides = VARIANTS[name]
+        # The texture term and weight averaging are on only where a variant names them.
+        overrides = {"texture": 0.0, "ema": 0.0, **overrides}
         model_overrides = {k: v for k, v in overrides.items() if k in MODEL_FIELDS}
         config = TrainConfig(
             steps=args.steps, device=args.device, seed=args.seed, n_val=128, val_samples=32,
@@ -227,7 +230,7 @@ def table(rows: list[dict]) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with the SiC slices, 'phantom' or 'phantom3d'")
-    parser.add_argument("--variants", nargs="+", default=["seed", "unet", "harmonic+moments", "harmonic+moments+meannet", "harmonic+moments+stdhead"],
+    parser.add_argument("--variants", nargs="+", default=["seed", "unet", "harmonic+moments", "harmonic+moments+meannet", "harmonic+moments+stdhead", "harmonic+moments+stdhead+texture0.05+ema"],
                         choices=sorted(VARIANTS))
     parser.add_argument("--steps", type=int, default=400, help="training steps per variant (batch 64)")
     parser.add_argument("--holes", type=int, default=256, help="held-out windows per hole shape")
