@@ -249,10 +249,12 @@ def test_load_model_round_trip(tiny_run):
     assert isinstance(loaded.calibration, Calibration)
     assert loaded.calibration.n_pixels > 0 and loaded.calibration.std_scale > 0
     assert loaded.meta["calibration"] == loaded.calibration.to_dict()
-    # The exported model is the best checkpoint's networks, and says which step that was.
+    # The exported model is the best checkpoint's networks (C and G averaged, the default), and
+    # says which step that was.
     assert loaded.meta["step"] == best["step"]
     best_model = build_model(TINY_MODEL)
-    load_networks(tiny_run, "best", {"C": best_model.conditioner, "G": best_model.generator, "D": best_model.discriminator})
+    load_networks(tiny_run, "best", {"C_ema": best_model.conditioner, "G_ema": best_model.generator,
+                                     "D": best_model.discriminator})  # fmt: skip
     state, expected = loaded.model.state_dict(), best_model.state_dict()
     for key in expected:
         assert torch.equal(state[key], expected[key]), key
@@ -323,7 +325,10 @@ def test_the_texture_term_is_logged_only_when_on(tiny_volume, tiny_run, tmp_path
     for g in g_logs:
         parts = g["adv"] + 0.05 * g["mode_seeking"] + g["moments"] + 0.5 * g["texture"]
         assert g["loss"] == pytest.approx(parts, rel=1e-4, abs=1e-5)
-    assert not any("texture" in row.get("G", {}) for row in _log(tiny_run))
+    assert all("texture" in row["G"] for row in _log(tiny_run) if "G" in row)  # on by default
+    train_model(tiny_volume, tmp_path / "off", model_config=TINY_MODEL, config=tiny_config(1, texture=0.0),
+                intensity=TINY_INTENSITY, progress=False)  # fmt: skip
+    assert not any("texture" in row.get("G", {}) for row in _log(tmp_path / "off"))
     # Alone (no moment term), it still gets the several fills per patch a spread needs.
     train_model(tiny_volume, tmp_path / "alone", model_config=TINY_MODEL, intensity=TINY_INTENSITY, progress=False,
                 config=tiny_config(1, texture=0.5, moments=0.0, mode_seeking=0.0))  # fmt: skip
@@ -346,8 +351,9 @@ def test_weight_averaging_is_what_validates_and_is_exported(tiny_volume, tmp_pat
         assert all(torch.equal(mine[k], averaged[k]) for k in mine)
         assert any(not torch.equal(mine[k], trained[k]) for k in mine if k.endswith("weight"))
     # Averaging never changes training, only what is validated (and so which checkpoint is best).
-    train_model(tiny_volume, tmp_path / "plain", model_config=TINY_MODEL, config=tiny_config(6, lr_g=3e-3),
+    train_model(tiny_volume, tmp_path / "plain", model_config=TINY_MODEL, config=tiny_config(6, ema=0.0, lr_g=3e-3),
                 intensity=TINY_INTENSITY, progress=False)  # fmt: skip
+    assert set(load_checkpoint(tmp_path / "plain", "best")[1]["networks"]) == {"C", "G", "D"}
     lines = {name: _log(tmp_path / name) for name in ("run", "plain")}
     training = {name: [row for row in rows if "G" in row] for name, rows in lines.items()}
     assert training["run"] == training["plain"]
