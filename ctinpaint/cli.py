@@ -115,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", default="nonsaturating", choices=("nonsaturating", "lsgan", "hinge"))
     p.add_argument("--moments", type=float, default=1.0,
                    help="weight of the moment-reconstruction loss that trains the mean fill and its spread (default: 1.0; 0 = pure GAN)")
+    p.add_argument("--texture", type=float, default=0.05,
+                   help="weight of the likelihood on the fills' Laplacian that gives single samples CT texture (default: 0.05; 0 = off)")
+    p.add_argument("--ema", type=float, default=0.999,
+                   help="decay of the moving average of the weights that is validated and exported (default: 0.999; 0 = last weights)")
     p.add_argument("--holes", default="random", choices=("square", "random"), help="training hole shapes (default: random)")
     p.add_argument("--context", type=int, default=0, metavar="K",
                    help="also show the networks K neighbouring slices on each side (2.5D; use for real 3D volumes, "
@@ -265,7 +269,7 @@ def _run_train(args) -> int:
     steps = args.steps if args.steps is not None else (None if args.minutes is not None else 2000)
     config = TrainConfig(
         steps=steps, minutes=args.minutes, batch_size=args.batch_size, loss=args.loss, hole_shape=args.holes,
-        moments=args.moments, device=args.device, seed=args.seed,
+        moments=args.moments, texture=args.texture, ema=args.ema, device=args.device, seed=args.seed,
     )
     from .io import open_mask, open_volume
 
