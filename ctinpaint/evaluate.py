@@ -559,11 +559,10 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def _laplacian_energy(images: np.ndarray, filled: np.ndarray) -> tuple[float, int]:
     """Mean squared 5-point Laplacian over filled pixels whose four neighbours are filled."""
-    x = images.astype(np.float64)
-    lap = x[:, :-2, 1:-1] + x[:, 2:, 1:-1] + x[:, 1:-1, :-2] + x[:, 1:-1, 2:] - 4.0 * x[:, 1:-1, 1:-1]
-    inner = (
-        filled[:, 1:-1, 1:-1] & filled[:, :-2, 1:-1] & filled[:, 2:, 1:-1] & filled[:, 1:-1, :-2] & filled[:, 1:-1, 2:]
-    )
+    # The same stencil and pixels as the training's texture term.
+    from .losses import laplacian
+
+    lap, inner = laplacian(images.astype(np.float64), filled)
     count = int(inner.sum())
     if count == 0:
         return math.nan, 0

@@ -310,17 +310,20 @@ def moment_reconstruction_loss(fills: torch.Tensor, target: torch.Tensor, mask: 
 def laplacian(images: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """5-point Laplacian of images, and where it sees only masked pixels.
 
+    Only slicing and arithmetic: NumPy arrays work as well as tensors (the
+    evaluation's texture ratio uses it on them).
+
     Parameters
     ----------
-    images : torch.Tensor, float (N, C, H, W)
-    mask : torch.Tensor, float (N, C, H, W)
-        1 where a pixel counts.
+    images : torch.Tensor or numpy.ndarray, float (..., H, W)
+    mask : torch.Tensor or numpy.ndarray, float or bool (..., H, W)
+        1 (True) where a pixel counts; broadcastable with ``images``.
 
     Returns
     -------
-    lap, inner : torch.Tensor, float (N, C, H - 2, W - 2)
-        The Laplacian at every interior pixel, and 1 where that pixel and its
-        four neighbours are all masked (the pixels
+    lap, inner : (..., H - 2, W - 2)
+        The Laplacian at every interior pixel, and 1 (True for a bool mask)
+        where that pixel and its four neighbours are all masked (the pixels
         :func:`ctinpaint.evaluate.evaluate_fills` measures texture on).
     """
     centre = images[..., 1:-1, 1:-1]

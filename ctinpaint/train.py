@@ -312,7 +312,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     # DistributedDataParallel (gradients averaged over ranks); validation and exports use ``averaged``:
     # ``model`` itself, or with weight averaging, moving averages of its C and G (D only trains).
     net = model if world == 1 else _data_parallel_view(model, config.device)
-    networks = {"C": model.conditioner, "G": model.generator, "D": model.discriminator}
+    networks = _parts(model)
     averaged, after_g_step = model, None
     if config.ema > 0:
         networks["C_ema"] = copy.deepcopy(model.conditioner).requires_grad_(False)
