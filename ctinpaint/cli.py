@@ -144,6 +144,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--key", help="array inside the volume's Zarr group")
     p.add_argument("--mask-key", help="array inside the mask's Zarr group")
     p.add_argument("--samples", type=int, default=5000, help="generated fills per window (default: 5000)")
+    p.add_argument(
+        "--paths", type=int, default=16,
+        help="artifacts larger than one window are filled tile by tile along this many paths, so later tiles carry "
+        "the uncertainty of earlier ones (default: 16; 1 conditions every tile on the mean fill before it)",
+    )  # fmt: skip
     p.add_argument("--axis", type=int, default=0, help="fill 2D slices taken along this axis (default: 0)")
     p.add_argument("--quantiles", type=float, nargs="*", default=(), help="also write these quantiles, e.g. 0.025 0.975")
     p.add_argument("--nan-policy", default="raise", choices=("raise", "mask"), help="NaN/Inf voxels: refuse, or fill them as artifacts")
@@ -299,7 +304,8 @@ def _run_inpaint(args) -> int:
     # On a cluster every worker loads the model from its directory.
     model = args.model if args.scheduler else load_model(args.model, device=args.device)
     result = inpaint_volume(
-        volume, mask, model, n_samples=args.samples, axis=args.axis, out=args.out, quantiles=tuple(args.quantiles),
+        volume, mask, model, n_samples=args.samples, paths=args.paths, axis=args.axis, out=args.out,
+        quantiles=tuple(args.quantiles),
         seed=args.seed, nan_policy=args.nan_policy, overwrite=args.overwrite, workers=args.workers, progress=True,
         scheduler=args.scheduler,
     )

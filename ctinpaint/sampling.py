@@ -54,12 +54,17 @@ class FillStats(NamedTuple):
         Requested quantiles of the fills (input values where nothing was filled).
     filled : numpy.ndarray, bool (N, P, P)
         Pixels that were filled: unknown pixels inside the central hole box.
+    draw : numpy.ndarray or None, float32 (N, P, P)
+        One of the fills of each window (moved and scaled as every sample is;
+        input values where nothing was filled), when :func:`sample_fills` was
+        asked for it (``with_draw=True``); otherwise None.
     """
 
     mean: np.ndarray
     std: np.ndarray
     quantiles: np.ndarray | None
     filled: np.ndarray
+    draw: np.ndarray | None = None
 
 
 class RunningMoments:
@@ -109,6 +114,7 @@ def sample_fills(
     quantiles: Sequence[float] = (),
     seed: int | Sequence[int] | None = None,
     progress: Callable[[int], None] | None = None,
+    with_draw: bool = False,
 ) -> FillStats:
     """Draw ``n_samples`` fills per window and reduce them to per-pixel statistics.
 
@@ -143,6 +149,11 @@ def sample_fills(
         ``batch``: same result. None draws a fresh seed.
     progress : callable, optional
         Called with the number of windows finished after each group of windows.
+    with_draw : bool, default False
+        Also return the first of each window's fills (``FillStats.draw``), at
+        no extra cost: a sample of the posterior, as one path of a chain of
+        fills that condition on each other
+        (:func:`ctinpaint.inpaint.inpaint_volume` tiles large artifacts so).
 
     Returns
     -------
@@ -191,6 +202,8 @@ def sample_fills(
     known_values = np.where(unknown, 0.0, win)
     if not np.isfinite(known_values).all():
         raise ValueError("windows: non-finite values at known pixels")
+    if not isinstance(with_draw, bool):
+        raise TypeError(f"with_draw must be True or False, got {type(with_draw).__name__}")
     window_seeds = _window_seeds(seed, win.shape[0])
 
     n = win.shape[0]
@@ -202,6 +215,7 @@ def sample_fills(
     mean_out = known_values[:, c].astype(np.float32)
     std_out = np.zeros((n, P, P), np.float32)
     q_out = np.repeat(mean_out[None], len(qs), axis=0) if qs else None
+    draw_out = mean_out.copy() if with_draw else None
 
     windows_per_launch = max(1, min(n, batch // n_samples))
     samples_per_launch = max(1, min(n_samples, batch // windows_per_launch))
@@ -223,19 +237,21 @@ def sample_fills(
                 fills = _sample_group(
                     model, win[start:stop], unknown[start:stop], n_samples, samples_per_launch, qs, window_seeds[start:stop], device
                 )
-                mean, std, qvals = fills
+                mean, std, qvals, draw = fills
                 inner = (slice(start, stop), slice(o, o + L), slice(o, o + L))
                 sel = filled[inner]
                 # Basic slices are views, so boolean assignment writes through.
                 mean_out[inner][sel] = mean[sel]
                 std_out[inner][sel] = std[sel]
+                if draw_out is not None:
+                    draw_out[inner][sel] = draw[sel]
                 for k, values in enumerate(qvals):
                     q_out[k][inner][sel] = values[sel]
                 if progress is not None:
                     progress(stop)
     finally:
         model.train(was_training)
-    return FillStats(mean=mean_out, std=std_out, quantiles=q_out, filled=filled)
+    return FillStats(mean=mean_out, std=std_out, quantiles=q_out, filled=filled, draw=draw_out)
 
 
 def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None) -> np.ndarray:
@@ -366,7 +382,7 @@ def _window_seeds(seed, n: int) -> list[int]:
 
 
 def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device):
-    """Statistics over ``n_samples`` fills for a group of windows; arrays of shape (w, L, L)."""
+    """(mean, std, quantiles, the first fill) over ``n_samples`` fills for a group of windows; arrays (w, L, L)."""
     config = model.config
     L = config.hole
     w = win.shape[0]
@@ -382,11 +398,14 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device)
         gen.manual_seed(window_seed)
         generators.append(gen)
     done = 0
+    first = None
     while done < n_samples:
         s = min(per_launch, n_samples - done)
         z = torch.stack([model.sample_z(s, generator=gen, device=device) for gen in generators])
         with autocast(device):
             fills = model.generate_grouped(z, cond).reshape(w, s, L * L)
+        if first is None:
+            first = fills[:, 0].float().reshape(w, L, L)
         moments.update(fills)
         if hist is not None:
             _histogram_update(hist, fills)
@@ -402,8 +421,9 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device)
         new_mean = regressed.reshape(w, L, L).float()
         new_std, scale = _regressed_scale(model, cond, std)
         qvals = [(new_mean + (q - mean) * scale).clamp_(0.0, 1.0) for q in qvals]
+        first = (new_mean + (first - mean) * scale).clamp_(0.0, 1.0)
         mean, std = new_mean, new_std
-    return mean.cpu().numpy(), std.cpu().numpy(), [q.cpu().numpy() for q in qvals]
+    return mean.cpu().numpy(), std.cpu().numpy(), [q.cpu().numpy() for q in qvals], first.cpu().numpy()
 
 
 def _regressed_scale(model, cond, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | float]:

@@ -454,7 +454,9 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
             stop=stop,
         )
         if rank == 0:
-            meta["calibration"] = _calibrate(model, out_dir, calib_windows, calib_unknown, config).to_dict()
+            calibration = _calibrate(model, out_dir, calib_windows, calib_unknown, config)
+            loaded = LoadedModel(model=model, intensity=intensity, meta=meta, calibration=calibration)
+            meta["calibration"] = (_calibrate_tiled(loaded, vol, msk, heldout, config) or calibration).to_dict()
             _export_model(out_dir, meta)
     return result
 
@@ -488,6 +490,25 @@ def _calibrate(model, out_dir: Path, windows: np.ndarray, unknown: np.ndarray, c
     )
     context = model.config.context
     return fit_calibration(windows[:, context], stats, guided_pixels(unknown, context))
+
+
+def _calibrate_tiled(loaded, vol, msk, heldout, config: TrainConfig):
+    """``loaded.calibration`` with factors for artifacts larger than one window, or None (no room).
+
+    Fitted on the held-out rows of up to four consecutive slices from the middle
+    of the volume (neighbours of one another, as a 2.5D model needs).
+    """
+    from .inpaint import calibrate_large_artifacts
+
+    Z, Y = vol.shape[:2]
+    rows = int(np.asarray(heldout[0, :, 0].compute()).sum())
+    first = max(0, Z // 2 - 2)
+    region = (slice(first, min(Z, first + 4)), slice(Y - rows, Y), slice(None))
+    planes = np.asarray(vol[region].compute())
+    mask = None if msk is None else np.asarray(msk[region].compute()) != 0
+    # 64 samples per path, as for the windows' own calibration.
+    return calibrate_large_artifacts(loaded, planes, mask=mask, n_samples=16 * max(config.val_samples, 64), paths=16,
+                                     seed=config.seed + 3)  # fmt: skip
 
 
 def _validation_metrics(truth: np.ndarray, stats) -> dict[str, float]:

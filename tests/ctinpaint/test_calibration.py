@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from ctinpaint.calibration import NORMAL_COVERAGE, Calibration, fit_calibration, guided_pixels
+from ctinpaint.calibration import (
+    NORMAL_COVERAGE,
+    TILED_DEPTHS,
+    Calibration,
+    fit_calibration,
+    fit_tiled_calibration,
+    guided_pixels,
+)
 from ctinpaint.sampling import FillStats
 
 
@@ -98,6 +105,11 @@ def test_dict_round_trip_through_json():
         ({**Calibration().to_dict(), "std_scale": "2"}, "std_scale"),
         ({**Calibration().to_dict(), "n_pixels": -1}, "n_pixels"),
         ({**Calibration().to_dict(), "after": {"coverage_1sigma": "high"}}, "after"),
+        ({**Calibration().to_dict(), "tiled_depths": [3]}, "given together"),
+        ({**Calibration().to_dict(), "tiled_depths": [3, 6], "tiled_std_scale": [1.0], "tiled_interval_scale": [1.0]}, "same length"),
+        ({**Calibration().to_dict(), "tiled_depths": [6, 3], "tiled_std_scale": [1, 1], "tiled_interval_scale": [1, 1]}, "increasing"),
+        ({**Calibration().to_dict(), "tiled_depths": [3], "tiled_std_scale": [0.0], "tiled_interval_scale": [1.0]}, "tiled_std_scale"),
+        ({**Calibration().to_dict(), "tiled_depths": "3", "tiled_std_scale": [1.0], "tiled_interval_scale": [1.0]}, "sequences"),
     ],
 )
 def test_from_dict_refuses_bad_documents(data, match):
@@ -179,3 +191,60 @@ def test_guided_pixels_of_context_windows():
     guided = guided_pixels(masks, 2)
     assert guided[0, :, :4].all() and not guided[0, :, 4:].any() and not guided[1].any()
     assert not guided_pixels(np.zeros((2, 8, 8), bool), 0).any()
+
+
+# --------------------------------------------------------------------------- tiled artifacts
+
+
+def test_tiled_factors_by_depth_bin_and_round_trip():
+    cal = Calibration(tiled_depths=(3, 9), tiled_std_scale=(1.5, 3.0), tiled_interval_scale=(1.2, 2.0))
+    std_f, int_f = cal.tiled_factors(np.array([[1, 3, 4], [9, 10, 40]]))
+    np.testing.assert_allclose(std_f, [[1.5, 1.5, 3.0], [3.0, 3.0, 3.0]])  # beyond the last edge: the last bin
+    np.testing.assert_allclose(int_f, [[1.2, 1.2, 2.0], [2.0, 2.0, 2.0]])
+    assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
+    ones = Calibration().tiled_factors(np.array([1, 20]))
+    np.testing.assert_array_equal(ones[0], [1.0, 1.0])
+    # Files written before tiled factors existed load as "no extra factor".
+    old = {k: v for k, v in Calibration().to_dict().items() if not k.startswith("tiled")}
+    assert Calibration.from_dict(old).tiled_depths is None
+
+
+def test_fit_tiled_recovers_a_spread_that_is_too_small_by_depth():
+    rng = np.random.default_rng(0)
+    n, size = 60, 40
+    depth = np.broadcast_to(np.minimum.outer(np.arange(1, size + 1), np.arange(1, size + 1)), (n, size, size)).copy()
+    true_std = np.where(depth <= 6, 0.05, 0.2)
+    truth = rng.normal(0.0, true_std).astype(np.float32)
+    std = np.full(truth.shape, 0.05, np.float32)  # right near the border, 4x too small deeper in
+    mean = np.zeros_like(truth)
+    q = np.stack([mean - 1.96 * std, mean + 1.96 * std])
+    stats = FillStats(mean=mean, std=std, quantiles=q, filled=np.ones(truth.shape, bool))
+    base = Calibration(std_scale=0.9)
+    fitted = fit_tiled_calibration(base, truth, stats, depth, depths=(3, 6, 12, 40))
+    assert fitted.std_scale == 0.9 and fitted.tiled_depths == (3, 6, 12, 40)
+    np.testing.assert_allclose(fitted.tiled_std_scale, [1.0, 1.0, 4.0, 4.0], rtol=0.05)
+    np.testing.assert_allclose(fitted.tiled_interval_scale, [1.0, 1.0, 4.0, 4.0], rtol=0.1)
+    assert fitted.tiled_after["coverage_2sigma"] == pytest.approx(NORMAL_COVERAGE[1], abs=0.01)
+    assert fit_tiled_calibration(base, truth, stats, depth).tiled_depths == TILED_DEPTHS
+
+
+def test_fit_tiled_bins_with_few_pixels_take_the_factors_before_them():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(0.0, 0.1, (4, 20, 20)).astype(np.float32)
+    depth = np.ones(truth.shape, int)
+    depth[0, 0, :10] = 50  # 10 pixels in the deepest bin
+    stats = FillStats(mean=np.zeros_like(truth), std=np.full_like(truth, 0.05), quantiles=None,
+                      filled=np.ones(truth.shape, bool))  # fmt: skip
+    fitted = fit_tiled_calibration(Calibration(), truth, stats, depth, depths=(3, 40))
+    assert fitted.tiled_std_scale[0] == pytest.approx(2.0, rel=0.1)
+    assert fitted.tiled_std_scale[1] == fitted.tiled_std_scale[0]
+    assert fitted.tiled_interval_scale == (1.0, 1.0)  # no quantiles: the interval is left alone
+
+
+def test_fit_tiled_errors():
+    truth, stats = gaussian_stats(1.0)
+    depth = np.ones(truth.shape, int)
+    with pytest.raises(ValueError, match="must match"):
+        fit_tiled_calibration(Calibration(), truth, stats, depth[:2])
+    with pytest.raises(ValueError, match="no filled pixel"):
+        fit_tiled_calibration(Calibration(), truth, stats._replace(filled=np.zeros_like(stats.filled)), depth)

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import zarr
 
 from ctinpaint.cli import main
 from ctinpaint.io import open_mask, open_volume, save_volume
@@ -101,7 +102,14 @@ def test_train_inpaint_evaluate(tmp_path, capsys):
     np.testing.assert_array_equal(filled[~mask], volume[~mask])
     assert (open_volume(out, key="std").compute()[mask] > 0).all()
     assert (out / "report.csv").exists() and (out / "q0_025").exists()
-    capsys.readouterr()
+    assert zarr.open_group(str(out), mode="r").attrs["ctinpaint_settings"]["paths"] == 16
+    one_path = tmp_path / "one_path.zarr"
+    assert main(["inpaint", str(data), "--key", "volume", "--mask", str(data), "--mask-key", "mask", "--model", str(model),
+                 "--out", str(one_path), "--samples", "8", "--paths", "1", "--device", "cpu"]) == 0
+    assert zarr.open_group(str(one_path), mode="r").attrs["ctinpaint_settings"]["paths"] == 1
+    assert main(["inpaint", str(data), "--key", "volume", "--mask", str(data), "--mask-key", "mask", "--model", str(model),
+                 "--out", str(tmp_path / "bad.zarr"), "--paths", "0", "--device", "cpu"]) == 2
+    assert "paths" in capsys.readouterr().err
     assert main(["evaluate", str(data), "--key", "truth", "--model", str(model), "--holes", "8", "--samples", "8",
                  "--json", str(tmp_path / "eval.json"), "--device", "cpu"]) == 0
     table = capsys.readouterr().out

@@ -221,6 +221,10 @@ def test_errors(tmp_path):
         inpaint_volume(vol, mask, model, quantiles=(1.0,))
     with pytest.raises(ValueError, match="axis"):
         inpaint_volume(vol, mask, model, axis=3)
+    with pytest.raises(ValueError, match="paths"):
+        inpaint_volume(vol, mask, model, paths=0)
+    with pytest.raises(TypeError, match="paths"):
+        inpaint_volume(vol, mask, model, paths=2.5)
     (tmp_path / "exists.zarr").mkdir()
     with pytest.raises(ValueError, match="already exists"):
         inpaint_volume(vol, mask, model, out=tmp_path / "exists.zarr")
@@ -235,7 +239,8 @@ def test_the_model_calibration_scales_std_and_interval_but_not_the_fill():
     vol, mask = _data()
     raw_model = _model()
     calibrated = raw_model._replace(calibration=Calibration(std_scale=2.0, interval_scale=0.5))
-    common = dict(n_samples=16, quantiles=(0.025, 0.975), seed=3)
+    # One path: with several, the calibration also scales the draws later tiles condition on.
+    common = dict(n_samples=16, quantiles=(0.025, 0.975), seed=3, paths=1)
     raw = inpaint_volume(vol, mask, raw_model, **common)
     cal = inpaint_volume(vol, mask, calibrated, **common)
     np.testing.assert_array_equal(cal.inpainted.compute(), raw.inpainted.compute())
@@ -307,8 +312,94 @@ def test_guided_calibration_scales_pixels_with_a_known_neighbour_by_its_own_fact
     mask[5, 20:30, 30:40] = True  # ... except columns 30:40: no adjacent slice known there
     raw_model = _context_model()
     calibration = Calibration(std_scale=3.0, interval_scale=1.0, guided_std_scale=0.5, guided_interval_scale=1.0)
-    common = dict(n_samples=16, seed=3)
+    common = dict(n_samples=16, seed=3, paths=1)
     raw = np.asarray(inpaint_volume(vol, mask, raw_model, **common).std.compute())
     cal = np.asarray(inpaint_volume(vol, mask, raw_model._replace(calibration=calibration), **common).std.compute())
     np.testing.assert_allclose(cal[4, 20:30, 20:30], 0.5 * raw[4, 20:30, 20:30], rtol=1e-5)  # slice 5 known
     np.testing.assert_allclose(cal[4, 20:30, 30:40], 3.0 * raw[4, 20:30, 30:40], rtol=1e-5)  # both hidden
+
+
+# --------------------------------------------------------------------------- large artifacts
+
+
+def _harmonic_model(calibration=None):
+    torch.manual_seed(0)
+    net = build_model(config_for("harmonic", width=8))
+    intensity = IntensityMapping(low=0.0, high=1.0, dtype="float32")
+    return LoadedModel(model=net.eval(), intensity=intensity, meta={"step": 0}, calibration=calibration)
+
+
+def _smooth_data(shape=(2, 64, 96)):
+    """Smooth random images: the harmonic prior's fill then depends on the pixels around it."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(1)
+    vol = ndimage.gaussian_filter(rng.normal(0.5, 0.3, shape), (0, 4, 4)).astype(np.float32)
+    mask = np.zeros(shape, bool)
+    mask[0, 8:50, 10:64] = True  # 3 x 3 tiles
+    mask[1, 20:30, 20:30] = True  # one window
+    return vol, mask
+
+
+def test_paths_carry_the_uncertainty_of_earlier_tiles_and_leave_single_windows_alone():
+    vol, mask = _smooth_data()
+    model = _harmonic_model()
+    one = inpaint_volume(vol, mask, model, n_samples=64, paths=1, seed=0)
+    many = inpaint_volume(vol, mask, model, n_samples=64, paths=16, seed=0)
+    std1, std16 = np.asarray(one.std.compute()), np.asarray(many.std.compute())
+    # One window: the same windows, seeds and sample count, so the same numbers.
+    np.testing.assert_array_equal(std16[1], std1[1])
+    np.testing.assert_array_equal(np.asarray(many.inpainted.compute())[1], np.asarray(one.inpainted.compute())[1])
+    # The tiled artifact: its later tiles condition on draws that differ between paths, so
+    # their means differ and the spread grows by that difference.
+    tiled = mask[0]
+    assert (std16[0][tiled] >= std1[0][tiled] - 1e-6).all()  # within-path spread + between-path spread
+    assert (std16[0][tiled] > std1[0][tiled] + 1e-3).mean() > 0.5
+    assert (std16[0][~tiled] == 0).all()
+    out = np.asarray(many.inpainted.compute())
+    np.testing.assert_array_equal(out[~mask], vol[~mask])
+    assert many.report[0]["windows"] == 9 and many.report[0]["mean_std"] > one.report[0]["mean_std"]
+
+
+def test_tiled_calibration_scales_only_artifacts_larger_than_a_window_by_depth():
+    from ctinpaint.calibration import Calibration
+
+    vol, mask = _smooth_data()
+    base = Calibration(std_scale=1.5)
+    tiled = Calibration(std_scale=1.5, tiled_depths=(5, 40), tiled_std_scale=(2.0, 4.0), tiled_interval_scale=(1.0, 1.0))
+    common = dict(n_samples=16, seed=3)
+    std_base = np.asarray(inpaint_volume(vol, mask, _harmonic_model(base), **common).std.compute())
+    std_tiled = np.asarray(inpaint_volume(vol, mask, _harmonic_model(tiled), **common).std.compute())
+    np.testing.assert_array_equal(std_tiled[1], std_base[1])  # one window: no extra factor
+    from scipy import ndimage
+
+    depth = ndimage.distance_transform_cdt(mask[0], metric="chessboard")
+    shallow, deep = mask[0] & (depth <= 5), mask[0] & (depth > 5)
+    np.testing.assert_allclose(std_tiled[0][shallow], 2.0 * std_base[0][shallow], rtol=1e-5)
+    np.testing.assert_allclose(std_tiled[0][deep], 4.0 * std_base[0][deep], rtol=1e-5)
+
+
+def test_calibrate_large_artifacts_fits_factors_by_depth():
+    from ctinpaint.calibration import TILED_DEPTHS, Calibration
+    from ctinpaint.inpaint import calibrate_large_artifacts
+
+    vol, _ = _smooth_data((2, 64, 200))
+    model = _harmonic_model(Calibration(std_scale=0.8))
+    fitted = calibrate_large_artifacts(model, vol, n_samples=16, paths=4)
+    assert fitted.std_scale == 0.8  # the window calibration is kept
+    assert fitted.tiled_depths == TILED_DEPTHS
+    assert len(fitted.tiled_std_scale) == len(TILED_DEPTHS) and min(fitted.tiled_std_scale) > 0
+    assert set(fitted.tiled_after) == {"coverage_1sigma", "coverage_2sigma", "interval_coverage"}
+    # The fitted factors pull the coverages towards a normal's from wherever the raw spread left them.
+    assert abs(fitted.tiled_after["coverage_2sigma"] - 0.954) < 0.15
+    # Real artifacts block the places their windows would touch; no room left: None.
+    assert calibrate_large_artifacts(model, vol, mask=np.ones(vol.shape, bool), n_samples=4) is None
+    assert calibrate_large_artifacts(_harmonic_model(), vol, n_samples=4, paths=2).tiled_depths == TILED_DEPTHS
+    with pytest.raises(ValueError, match="planes"):
+        calibrate_large_artifacts(model, vol[0])
+    with pytest.raises(ValueError, match="planes"):
+        calibrate_large_artifacts(model, vol[:, :20])
+    with pytest.raises(ValueError, match="mask shape"):
+        calibrate_large_artifacts(model, vol, mask=np.zeros((2, 64, 10), bool))
+    with pytest.raises(ValueError, match="n_samples"):
+        calibrate_large_artifacts(model, vol, n_samples=1)

@@ -195,6 +195,28 @@ def test_samples_are_scaled_to_a_regressed_std():
     assert abs(draws[:, top].mean() - 0.6) < 0.01
 
 
+def test_with_draw_returns_one_of_the_samples_moved_as_they_are():
+    windows, masks = _windows(n=2)
+    plain = _TinyModel(_LinearG(0.4, 0.1))
+    stats = sample_fills(plain, windows, masks, n_samples=8, seed=[5, 6], with_draw=True)
+    # The first fill of each window: G on the first noise of that window's first launch.
+    z0 = torch.stack([torch.randn(8, 4, generator=torch.Generator().manual_seed(s)) for s in (5, 6)])[:, 0]
+    np.testing.assert_allclose(stats.draw[stats.filled], np.repeat(0.4 + 0.1 * z0[:, 0].numpy(), stats.filled[0].sum()), rtol=1e-6)
+    np.testing.assert_array_equal(stats.draw[~stats.filled], stats.mean[~stats.filled])
+    assert sample_fills(plain, windows, masks, n_samples=8, seed=0).draw is None
+
+    # With a regressed mean and std, the draw is moved and scaled as every sample is.
+    scaled = _RegressedStdModel(_LinearG(0.4, 0.1))
+    draws = np.stack([sample_fills(scaled, windows, masks, n_samples=64, seed=s, with_draw=True).draw for s in range(300)])
+    top = np.zeros_like(stats.filled)
+    top[:, 7:16, 7:25] = True
+    top &= stats.filled
+    assert draws[:, top].std() == pytest.approx(0.05, rel=0.15)
+    assert abs(draws[:, top].mean() - 0.6) < 0.01
+    with pytest.raises(TypeError, match="with_draw"):
+        sample_fills(plain, windows, masks, n_samples=8, with_draw=1)
+
+
 def test_pixels_where_g_does_not_vary_keep_a_zero_std():
     model = _RegressedStdModel(_LinearG(0.4, 0.0))
     windows, masks = _windows(n=2)
