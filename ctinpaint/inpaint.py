@@ -4,7 +4,11 @@ The volume is processed in slabs of whole slices along the chosen axis, one Dask
 task per slab. In a slab, every artifact of every slice is cut into windows
 (:func:`ctinpaint.artifacts.windows_for`); windows are filled in rounds — the
 first window of every artifact together, then the second, ... — so the tiles of
-a large artifact are each conditioned on the tiles filled before them. Only
+a large artifact are each conditioned on the tiles filled before them. A large
+artifact is filled along several paths, each conditioned on its own draws of
+the earlier tiles, so a tile's spread includes what they leave uncertain; the
+model's calibration then adds factors, by depth into the artifact, fitted on
+large artifacts with known truth (:func:`calibrate_large_artifacts`). Only
 voxels inside the mask are ever written; everything else is the input, bit for
 bit.
 

@@ -249,6 +249,11 @@ def test_load_model_round_trip(tiny_run):
     assert isinstance(loaded.calibration, Calibration)
     assert loaded.calibration.n_pixels > 0 and loaded.calibration.std_scale > 0
     assert loaded.meta["calibration"] == loaded.calibration.to_dict()
+    # ... and so do the factors for artifacts larger than a window, fitted on large artifacts
+    # cut into the held-out rows (32 rows here: 28 x 36 artifacts, depths up to 14).
+    assert loaded.calibration.tiled_depths is not None
+    assert min(loaded.calibration.tiled_std_scale) > 0
+    assert set(loaded.calibration.tiled_after) == {"coverage_1sigma", "coverage_2sigma", "interval_coverage"}
     # The exported model is the best checkpoint's networks (C and G averaged, the default), and
     # says which step that was.
     assert loaded.meta["step"] == best["step"]
