@@ -486,10 +486,11 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
         jobs.append((a, windows, row))
 
     # A large artifact is filled tile after tile, each conditioned on the tiles before it. Conditioning
-    # on their mean fill alone would hide how uncertain those pixels are (the std of later tiles came
-    # out 3-5x too small, measured on 54 x 54 holes), so its windows follow ``paths`` chains instead:
-    # each path conditions on its own draw of the earlier tiles, and a tile's spread is that within
-    # the paths plus that between their means (the uncertainty the earlier tiles pass on).
+    # on their mean fill alone hides how uncertain those pixels are, so its windows follow ``paths``
+    # chains instead: each path conditions on its own draw of the earlier tiles, and a tile's spread
+    # is that within the paths plus that between their means (what the earlier tiles pass on). The
+    # rest of the shortfall (tiles see contexts training never showed) is the calibration's depth
+    # factors' job.
     chains = {id(a): _Paths(windows, paths) for a, windows, _ in jobs if len(windows) > 1 and paths > 1}
     # How deep each pixel of a tiled artifact lies (distance to the nearest known pixel): the
     # calibration's extra factors for tiled artifacts depend on it.
@@ -502,7 +503,7 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
             depth[k] = ndimage.distance_transform_cdt(unknown_all[k], metric="chessboard")
     rounds = max((len(w) for _, w, _ in jobs), default=0)
     for r in range(rounds):
-        groups = {1: [], paths: []}  # variants per window -> [(artifact, window, row, values, hidden, fill, seed)]
+        groups = {1: [], paths: []}  # variants per window -> [(artifact, origin, row, values, hidden, fill, seed, chain)]
         for a, windows, row in jobs:
             if r >= len(windows):
                 continue
@@ -613,8 +614,10 @@ def _window_seed(seed: int, axis: int, index: int, bbox, order: int) -> int:
 class _Paths:
     """The draws one multi-window artifact's earlier windows made along each of ``n`` paths.
 
-    Held over the union of the artifact's windows (padded plane coordinates),
-    so memory grows with the artifact, not with the plane.
+    Only the artifact's own pixels hold draws ((n, pixels) values); a map of
+    the union of its windows (padded plane coordinates) says which column each
+    pixel's draws are in, so memory grows with the artifact's pixels, not with
+    n times its bounding box.
     """
 
     def __init__(self, windows, n: int):
@@ -623,24 +626,25 @@ class _Paths:
         P = windows[0].patch
         self.origin = (min(rows), min(cols))
         shape = (max(rows) + P - self.origin[0], max(cols) + P - self.origin[1])
-        self.values = np.zeros((n, *shape), np.float32)
-        self.drawn = np.zeros(shape, bool)
-        self.n, self.P = n, P
+        self.column = np.full(shape, -1, np.int32)
+        self.values = np.zeros((n, sum(int(w.fill.sum()) for w in windows)), np.float32)
+        self.used, self.n, self.P = 0, n, P
 
     def variants(self, values: np.ndarray, context: int, corner) -> np.ndarray:
         """(n, K, P, P): ``values`` with this artifact's filled pixels replaced by each path's draw."""
-        sel = (slice(None), slice(corner[0] - self.origin[0], corner[0] - self.origin[0] + self.P),
-               slice(corner[1] - self.origin[1], corner[1] - self.origin[1] + self.P))  # fmt: skip
+        r, c = corner[0] - self.origin[0], corner[1] - self.origin[1]
+        column = self.column[r : r + self.P, c : c + self.P]
+        drawn = column >= 0
         out = np.repeat(values[None], self.n, axis=0)
-        drawn = self.drawn[sel[1:]]
-        out[:, context][:, drawn] = self.values[sel][:, drawn]
+        out[:, context][:, drawn] = self.values[:, column[drawn]]
         return out
 
     def record(self, rows, cols, draws: np.ndarray) -> None:
         """Store each path's draw (n, pixels) at padded plane pixels ``rows, cols``."""
-        r, c = rows - self.origin[0], cols - self.origin[1]
-        self.values[:, r, c] = draws
-        self.drawn[r, c] = True
+        k = draws.shape[1]
+        self.column[rows - self.origin[0], cols - self.origin[1]] = np.arange(self.used, self.used + k)
+        self.values[:, self.used : self.used + k] = draws
+        self.used += k
 
 
 def _calibrate_draw(raw, calibrated):
