@@ -29,7 +29,7 @@ import dask
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import NAN_POLICIES, check_axis, check_choice, check_fits_in_memory, check_int, check_patch_hole
+from ._checks import NAN_POLICIES, check_axis, check_choice, check_fits_in_memory, check_float, check_int, check_patch_hole
 
 HOLE_SHAPES = ("square", "random")
 
@@ -233,6 +233,24 @@ def _bilinear_matrix(size: int, grid: int) -> np.ndarray:
     return m
 
 
+def _tile_holes(holes: np.ndarray, hole: int, chance: float, rng) -> np.ndarray:
+    """``holes`` (n, P, P) with each replaced, with probability ``chance``, by a tile's view of a larger artifact.
+
+    The box is unknown and so is the patch from the box to its edge on 1-3
+    random sides: a rectangle, as the windows of a large artifact see it.
+    """
+    n, p, _ = holes.shape
+    o = (p - hole) // 2
+    sides = rng.random((n, 4)).argsort(axis=1) < rng.integers(1, 4, size=(n, 1))  # top, bottom, left, right
+    r0, r1 = np.where(sides[:, 0], 0, o), np.where(sides[:, 1], p, o + hole)
+    c0, c1 = np.where(sides[:, 2], 0, o), np.where(sides[:, 3], p, o + hole)
+    at = np.arange(p)
+    rows = (at >= r0[:, None]) & (at < r1[:, None])
+    cols = (at >= c0[:, None]) & (at < c1[:, None])
+    tile = rows[:, :, None] & cols[:, None, :]
+    return np.where((rng.random(n) < chance)[:, None, None], tile, holes)
+
+
 class PatchSampler:
     """Endless, seeded stream of training patches from the artifact-free parts of a volume.
 
@@ -277,6 +295,10 @@ class PatchSampler:
         With context: the hole continues into exactly this many slices on each
         side instead (0: the hole is in the centre slice only), e.g. to
         evaluate a model on artifacts of a known depth.
+    tile_holes : float, default 0
+        Chance that a patch's unknown region is instead what a tile of a larger
+        artifact sees: the whole hole box, extended to the patch's edge on one,
+        two or three random sides (the rest of the artifact).
 
     Attributes
     ----------
@@ -356,6 +378,7 @@ class PatchSampler:
         exclude=None,
         context=0,
         hole_depth=None,
+        tile_holes=0.0,
     ):
         from .io import open_mask, open_volume
 
@@ -364,6 +387,7 @@ class PatchSampler:
         self._batch_size = check_int(batch_size, name="batch_size", minimum=1)
         self._context = check_int(context, name="context", minimum=0)
         self._hole_depth = None if hole_depth is None else check_int(hole_depth, name="hole_depth", minimum=0)
+        self._tile_holes = check_float(tile_holes, name="tile_holes", minimum=0.0, maximum=1.0)
         # x and hole (float32) plus the bool hole masks of one batch.
         check_fits_in_memory(
             9 * self._batch_size * (2 * self._context + 1) * self._patch**2, name="batch_size",
@@ -590,6 +614,10 @@ class PatchSampler:
         holes = None
         if self._hole_shape == "random":
             holes = hole_masks(n, patch=p, hole=self._hole, shape="random", seed=rng)
+        if self._tile_holes > 0:
+            if holes is None:
+                holes = np.repeat(self._square_batch[:1, 0] > 0.5, n, axis=0)
+            holes = _tile_holes(holes, self._hole, self._tile_holes, rng)
         if k:
             if holes is None:
                 holes = np.broadcast_to(self._square_batch[:1, 0] > 0.5, (n, p, p))

@@ -88,6 +88,10 @@ class TrainConfig:
     hole_shape : {"square", "random"}
         Training holes: the reference's centred square, or random shapes inside
         the central box (real artifacts are any shape).
+    tile_holes : float
+        Share of training patches whose unknown region is what a tile of a
+        larger artifact sees instead (the box, extended to the patch edge on
+        1-3 sides; :class:`~ctinpaint.patches.PatchSampler`); 0 = none.
     axes : tuple of int
         Slice orientations patches are cut from.
     holdout : float
@@ -117,6 +121,7 @@ class TrainConfig:
     texture: float = 0.05
     ema: float = 0.999
     hole_shape: str = "random"
+    tile_holes: float = 0.0
     axes: tuple[int, ...] = (0,)
     holdout: float = 0.125
     n_val: int = 128
@@ -151,6 +156,7 @@ class TrainConfig:
         if self.ema >= 1.0:
             raise ValueError(f"ema must be below 1 (0 = off), got {self.ema!r}")
         check_choice(self.hole_shape, ("square", "random"), name="hole_shape")
+        check_float(self.tile_holes, name="tile_holes", minimum=0.0, maximum=1.0)
         object.__setattr__(self, "axes", tuple(self.axes))
         check_float(self.holdout, name="holdout", minimum=0.0, maximum=0.5)
         check_int(self.n_val, name="n_val", minimum=1)
@@ -295,6 +301,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
     sampler = PatchSampler(
         vol, mask=msk, exclude=heldout, patch=P, hole=L, hole_shape=config.hole_shape,
         batch_size=config.batch_size, axes=config.axes, seed=config.seed + rank, intensity=intensity, context=c,
+        tile_holes=config.tile_holes,
     )
 
     torch.manual_seed(config.seed)

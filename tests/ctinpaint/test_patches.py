@@ -153,6 +153,34 @@ def test_random_holes_in_batches_vary_inside_the_box():
     assert len(np.unique(holes.reshape(64, -1), axis=0)) > 40
 
 
+def test_tile_holes_are_the_box_extended_to_one_to_three_edges():
+    batch = PatchSampler(_volume(), patch=16, hole=6, hole_shape="random", batch_size=64, tile_holes=1.0).take(64)
+    holes = batch.hole[:, 0] > 0.5
+    edges = set()
+    for h in holes:
+        rows, cols = np.nonzero(h.any(axis=1))[0], np.nonzero(h.any(axis=0))[0]
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        assert h[r0:r1, c0:c1].all() and h.sum() == (r1 - r0) * (c1 - c0)  # one rectangle
+        assert h[5:11, 5:11].all()  # holding the whole box
+        touched = (r0 == 0, r1 == 16, c0 == 0, c1 == 16)
+        assert 1 <= sum(touched) <= 3
+        # Sides that do not reach the edge stop at the box.
+        assert r0 in (0, 5) and r1 in (11, 16) and c0 in (0, 5) and c1 in (11, 16)
+        edges.add(touched)
+    assert len(edges) > 8  # many combinations of sides
+    some = PatchSampler(_volume(), patch=16, hole=6, batch_size=256, tile_holes=0.25, seed=1).take(256).hole[:, 0]
+    share = np.mean(some.sum(axis=(1, 2)) > 36)
+    assert 0.15 < share < 0.35
+    # Off by default: the same patches and holes as a sampler without the option.
+    plain = PatchSampler(_volume(), patch=16, hole=6, hole_shape="random", batch_size=32, seed=2).take(32)
+    off = PatchSampler(_volume(), patch=16, hole=6, hole_shape="random", batch_size=32, seed=2, tile_holes=0.0).take(32)
+    np.testing.assert_array_equal(plain.hole, off.hole)
+    np.testing.assert_array_equal(plain.x, off.x)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="tile_holes"):
+            PatchSampler(_volume(), patch=16, hole=6, tile_holes=bad)
+
+
 def test_intensity_mapping_is_applied():
     vol = _volume(dtype="uint16")
     mapping = IntensityMapping(low=1000.0, high=60000.0, dtype="uint16")

@@ -470,6 +470,8 @@ def test_load_model_never_unpickles(model_copy, tmp_path, consistent_json):
         (dict(ema=1.0), "ema"),
         (dict(ema=-0.5), "ema"),
         (dict(texture=-1.0), "texture"),
+        (dict(tile_holes=1.5), "tile_holes"),
+        (dict(tile_holes=-0.1), "tile_holes"),
         (dict(steps=None, minutes=5.0, lr_schedule="cosine"), "lr_schedule"),
     ],
 )
