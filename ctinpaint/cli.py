@@ -115,6 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", default="nonsaturating", choices=("nonsaturating", "lsgan", "hinge"))
     p.add_argument("--moments", type=float, default=1.0,
                    help="weight of the moment-reconstruction loss that trains the mean fill and its spread (default: 1.0; 0 = pure GAN)")
+    p.add_argument("--tile-holes", type=float, default=0.0,
+                   help="share of training patches shown as tiles of larger artifacts see them: a more honest std and "
+                   "fill on artifacts larger than one window, at some cost on small ones (default: 0; see docs/quality.md)")
     p.add_argument("--texture", type=float, default=0.05,
                    help="weight of the likelihood on the fills' Laplacian that gives single samples CT texture (default: 0.05; 0 = off)")
     p.add_argument("--ema", type=float, default=0.999,
@@ -274,7 +277,8 @@ def _run_train(args) -> int:
     steps = args.steps if args.steps is not None else (None if args.minutes is not None else 2000)
     config = TrainConfig(
         steps=steps, minutes=args.minutes, batch_size=args.batch_size, loss=args.loss, hole_shape=args.holes,
-        moments=args.moments, texture=args.texture, ema=args.ema, device=args.device, seed=args.seed,
+        moments=args.moments, texture=args.texture, ema=args.ema, tile_holes=args.tile_holes, device=args.device,
+        seed=args.seed,
     )
     from .io import open_mask, open_volume
 

@@ -140,9 +140,9 @@ def test_train_texture_and_averaging_flags(tmp_path, capsys):
     data = _phantom(tmp_path)
     model = tmp_path / "model"
     assert main(["train", str(data), "--key", "volume", "--out", str(model), "--texture", "0", "--ema", "0",
-                 "--steps", "2", "--batch-size", "8", "--device", "cpu"]) == 0
+                 "--tile-holes", "0.5", "--steps", "2", "--batch-size", "8", "--device", "cpu"]) == 0
     train = json.loads((model / "model.json").read_text())["meta"]["ctinpaint"]["train"]
-    assert train["texture"] == 0.0 and train["ema"] == 0.0
+    assert train["texture"] == 0.0 and train["ema"] == 0.0 and train["tile_holes"] == 0.5
     assert main(["train", str(data), "--key", "volume", "--out", str(tmp_path / "m2"), "--ema", "1",
                  "--steps", "2", "--device", "cpu"]) == 2
     assert "ema must be below 1" in capsys.readouterr().err
