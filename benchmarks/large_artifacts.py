@@ -61,7 +61,9 @@ def score(truth, result, mask, scale: float) -> dict:
 def main(argv=None) -> int:
     from ctinpaint.calibration import Calibration
     from ctinpaint.inpaint import calibrate_large_artifacts, inpaint_volume
-    from ctinpaint.train import load_model
+    import dask.array as da
+
+    from ctinpaint.train import TrainConfig, heldout_rows, load_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", help="a trained model directory (e.g. one of quality.py's runs)")
@@ -77,7 +79,9 @@ def main(argv=None) -> int:
     loaded = load_model(args.model, device=args.device)
     window_only = replace(loaded.calibration or Calibration(), tiled_depths=None, tiled_std_scale=None,
                           tiled_interval_scale=None, tiled_after={})  # fmt: skip
-    rows = max(loaded.model.config.patch, int(round(0.125 * train.shape[1])))  # training's held-out rows
+    # The rows training held out (and calibrates on), found as training finds them.
+    heldout = heldout_rows(da.from_array(train), patch=loaded.model.config.patch, fraction=TrainConfig().holdout)
+    rows = int(np.asarray(heldout[0, :, 0]).sum())
     header = "| size | paths | calibration | PSNR dB | ±1σ | ±2σ | 95% int | corr | " + " | ".join(
         f"±1σ / ±2σ, depth {lo}–{hi if hi < 1000 else ''}" for lo, hi in DEPTH_BANDS
     ) + " | s |"

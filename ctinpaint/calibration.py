@@ -193,6 +193,27 @@ class Calibration:
         index = np.minimum(np.searchsorted(np.asarray(self.tiled_depths), depth, side="left"), len(self.tiled_depths) - 1)
         return (np.asarray(self.tiled_std_scale, np.float32)[index], np.asarray(self.tiled_interval_scale, np.float32)[index])
 
+    def apply_tiled(self, mean, std, quantiles, depth):
+        """``std`` and ``quantiles`` of tiled-artifact pixels with the extra factors at their ``depth``.
+
+        Parameters
+        ----------
+        mean, std, depth : numpy.ndarray, the same shape
+            Mean and std (any units, the same for both) after :meth:`apply`,
+            and each pixel's depth (see :meth:`tiled_factors`).
+        quantiles : numpy.ndarray or None, (Q, *shape)
+            Moved to ``mean + factor * (quantile - mean)``.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray or None)
+            New arrays; unchanged values without tiled factors.
+        """
+        std_factor, interval_factor = self.tiled_factors(depth)
+        if quantiles is not None:
+            quantiles = mean[None] + interval_factor[None] * (quantiles - mean[None])
+        return std * std_factor, quantiles
+
     def to_dict(self) -> dict:
         """JSON-serialisable form; inverse of :meth:`from_dict`."""
         data = asdict(self)
@@ -356,20 +377,15 @@ def fit_tiled_calibration(calibration, truth, stats, depth, *, depths=TILED_DEPT
     depths = tuple(int(d) for d in depths)
     scales, lower = [], 0
     for upper in depths:
-        in_bin = sel & (depth > lower) & (depth <= upper)
-        if upper == depths[-1]:
-            in_bin = sel & (depth > lower)
+        # The last bin also takes everything deeper.
+        in_bin = sel & (depth > lower) & ((depth <= upper) | (upper == depths[-1]))
         enough = int(in_bin.sum()) >= _MIN_GROUP_PIXELS
         scales.append(_fit_factors(truth, stats, in_bin) if enough else (scales[-1] if scales else (1.0, 1.0)))
         lower = upper
     fitted = replace(calibration, tiled_depths=depths, tiled_std_scale=tuple(s for s, _ in scales),
                      tiled_interval_scale=tuple(i for _, i in scales))  # fmt: skip
-    std_f, int_f = fitted.tiled_factors(depth)
-    quantiles = stats.quantiles
-    if quantiles is not None:
-        quantiles = stats.mean[None] + int_f[None] * (quantiles - stats.mean[None])
-    after = stats._replace(std=stats.std * std_f, quantiles=quantiles)
-    return replace(fitted, tiled_after=_coverages(truth, after, sel))
+    std, quantiles = fitted.apply_tiled(stats.mean, stats.std, stats.quantiles, depth)
+    return replace(fitted, tiled_after=_coverages(truth, stats._replace(std=std, quantiles=quantiles), sel))
 
 
 def _fit_factors(truth: np.ndarray, stats, sel: np.ndarray) -> tuple[float, float]:

@@ -553,14 +553,16 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
                 if chain is not None:
                     chain.record(ys + pr + o, xs + pc + o, stats.draw[i][:, fill])
                 out[a.slice, py, px] = intensity.from_network(mean_values)
-                std_factor, interval_factor = 1.0, 1.0
+                std_values = stats.std[i][fill]
+                q_values = None if stats.quantiles is None else stats.quantiles[:, i][:, fill]
                 if a.slice in depth:
-                    std_factor, interval_factor = model.calibration.tiled_factors(depth[a.slice][py, px])
-                std_values = intensity.std_to_volume(stats.std[i][fill] * std_factor)
+                    std_values, q_values = model.calibration.apply_tiled(
+                        mean_values, std_values, q_values, depth[a.slice][py, px]
+                    )
+                std_values = intensity.std_to_volume(std_values)
                 std[a.slice, py, px] = std_values
                 for k in range(len(quantiles)):
-                    q = mean_values + interval_factor * (stats.quantiles[k, i][fill] - mean_values)
-                    qplanes[k][a.slice, py, px] = intensity.low + np.clip(q, 0.0, 1.0) * intensity.scale
+                    qplanes[k][a.slice, py, px] = intensity.low + np.clip(q_values[k], 0.0, 1.0) * intensity.scale
                 row["_sum"] = row.get("_sum", 0.0) + float(std_values.sum())
                 row["_n"] = row.get("_n", 0) + int(std_values.size)
                 row["max_std"] = max(row["max_std"], float(std_values.max()))

@@ -614,13 +614,11 @@ class PatchSampler:
         holes = None
         if self._hole_shape == "random":
             holes = hole_masks(n, patch=p, hole=self._hole, shape="random", seed=rng)
+        if holes is None and (k or self._tile_holes > 0):
+            holes = np.broadcast_to(self._square_batch[:1, 0] > 0.5, (n, p, p))
         if self._tile_holes > 0:
-            if holes is None:
-                holes = np.repeat(self._square_batch[:1, 0] > 0.5, n, axis=0)
             holes = _tile_holes(holes, self._hole, self._tile_holes, rng)
         if k:
-            if holes is None:
-                holes = np.broadcast_to(self._square_batch[:1, 0] > 0.5, (n, p, p))
             unknown[:, k] = holes
             # How far the hole continues outwards on each side: 0, 1, 2, ... slices with chance 1/2 each.
             if self._hole_depth is None:

@@ -248,3 +248,17 @@ def test_fit_tiled_errors():
         fit_tiled_calibration(Calibration(), truth, stats, depth[:2])
     with pytest.raises(ValueError, match="no filled pixel"):
         fit_tiled_calibration(Calibration(), truth, stats._replace(filled=np.zeros_like(stats.filled)), depth)
+
+
+def test_apply_tiled_scales_std_and_moves_quantiles_by_depth():
+    cal = Calibration(tiled_depths=(3, 9), tiled_std_scale=(2.0, 4.0), tiled_interval_scale=(3.0, 5.0))
+    mean = np.array([0.5, 0.5, 0.2])
+    std = np.array([0.1, 0.1, 0.1])
+    quantiles = np.array([[0.4, 0.4, 0.1], [0.6, 0.6, 0.3]])
+    new_std, new_q = cal.apply_tiled(mean, std, quantiles, np.array([1, 5, 30]))
+    np.testing.assert_allclose(new_std, [0.2, 0.4, 0.4])
+    np.testing.assert_allclose(new_q, [[0.2, 0.0, -0.3], [0.8, 1.0, 0.7]])
+    assert cal.apply_tiled(mean, std, None, np.array([1, 5, 30]))[1] is None
+    same_std, same_q = Calibration().apply_tiled(mean, std, quantiles, np.array([1, 5, 30]))
+    np.testing.assert_allclose(same_std, std)
+    np.testing.assert_allclose(same_q, quantiles)
