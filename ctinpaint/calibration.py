@@ -69,11 +69,12 @@ class Calibration:
         the calibrated spread.
     tiled_depths, tiled_std_scale, tiled_interval_scale : tuple or None
         Extra factors for the pixels of artifacts larger than one window
-        (filled tile by tile), by depth: a pixel at chessboard distance ``d``
-        from the nearest known pixel takes the factors of the first bin whose
-        upper edge ``tiled_depths[i] >= d`` (the last bin beyond). They
-        multiply the factors above. None: no extra factor (see
-        :func:`fit_tiled_calibration`).
+        (filled tile by tile), by depth: ``tiled_depths`` are the upper
+        edges of depth bins (chessboard distance to the nearest known pixel;
+        the last bin also holds everything deeper) and the factors were
+        fitted per bin; a pixel takes them interpolated linearly between the
+        bins' centres (see :meth:`tiled_factors`). They multiply the factors
+        above. None: no extra factor (see :func:`fit_tiled_calibration`).
     tiled_after : dict of str to float
         Coverages on the tiled pixels they were fitted on, with them.
 
@@ -184,14 +185,22 @@ class Calibration:
         Returns
         -------
         (numpy.ndarray, numpy.ndarray), float32, the shape of ``depth``
-            Ones when the calibration has no tiled factors.
+            Each bin's factors hold at its centre (the mean of the integer
+            depths in it; the last bin's is that of its edges) and are
+            interpolated linearly between centres, constant before the first
+            and after the last. Ones when the calibration has no tiled factors.
         """
         depth = np.asarray(depth)
         if self.tiled_depths is None:
             ones = np.ones(depth.shape, np.float32)
             return ones, ones
-        index = np.minimum(np.searchsorted(np.asarray(self.tiled_depths), depth, side="left"), len(self.tiled_depths) - 1)
-        return (np.asarray(self.tiled_std_scale, np.float32)[index], np.asarray(self.tiled_interval_scale, np.float32)[index])
+        # Interpolated rather than piecewise constant: the spread grows smoothly with depth, and
+        # steps at the bin edges drew concentric squares into the std map of a large artifact.
+        upper = np.asarray(self.tiled_depths, np.float64)
+        lower = np.concatenate([[0.0], upper[:-1]])
+        centres = (lower + 1 + upper) / 2
+        return tuple(np.interp(depth, centres, factors).astype(np.float32)
+                     for factors in (self.tiled_std_scale, self.tiled_interval_scale))  # fmt: skip
 
     def apply_tiled(self, mean, std, quantiles, depth):
         """``std`` and ``quantiles`` of tiled-artifact pixels with the extra factors at their ``depth``.

@@ -196,11 +196,16 @@ def test_guided_pixels_of_context_windows():
 # --------------------------------------------------------------------------- tiled artifacts
 
 
-def test_tiled_factors_by_depth_bin_and_round_trip():
+def test_tiled_factors_interpolate_between_bin_centres_and_round_trip():
     cal = Calibration(tiled_depths=(3, 9), tiled_std_scale=(1.5, 3.0), tiled_interval_scale=(1.2, 2.0))
-    std_f, int_f = cal.tiled_factors(np.array([[1, 3, 4], [9, 10, 40]]))
-    np.testing.assert_allclose(std_f, [[1.5, 1.5, 3.0], [3.0, 3.0, 3.0]])  # beyond the last edge: the last bin
-    np.testing.assert_allclose(int_f, [[1.2, 1.2, 2.0], [2.0, 2.0, 2.0]])
+    # Bin centres: depths 1-3 -> 2, depths 4-9 -> 6.5; constant outside them.
+    std_f, int_f = cal.tiled_factors(np.array([[1, 2, 4], [6.5, 9, 40]]))
+    assert std_f.dtype == np.float32 and std_f.shape == (2, 3)
+    np.testing.assert_allclose(std_f, [[1.5, 1.5, 1.5 + 1.5 * 2 / 4.5], [3.0, 3.0, 3.0]], rtol=1e-6)
+    np.testing.assert_allclose(int_f, [[1.2, 1.2, 1.2 + 0.8 * 2 / 4.5], [2.0, 2.0, 2.0]], rtol=1e-6)
+    depth = np.arange(1, 12)
+    assert (np.diff(cal.tiled_factors(depth)[0]) >= 0).all()  # no step at the bin edge (3 -> 4)
+    assert np.diff(cal.tiled_factors(depth)[0]).max() < 0.34
     assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
     ones = Calibration().tiled_factors(np.array([1, 20]))
     np.testing.assert_array_equal(ones[0], [1.0, 1.0])
@@ -224,7 +229,8 @@ def test_fit_tiled_recovers_a_spread_that_is_too_small_by_depth():
     assert fitted.std_scale == 0.9 and fitted.tiled_depths == (3, 6, 12, 40)
     np.testing.assert_allclose(fitted.tiled_std_scale, [1.0, 1.0, 4.0, 4.0], rtol=0.05)
     np.testing.assert_allclose(fitted.tiled_interval_scale, [1.0, 1.0, 4.0, 4.0], rtol=0.1)
-    assert fitted.tiled_after["coverage_2sigma"] == pytest.approx(NORMAL_COVERAGE[1], abs=0.01)
+    # Applied interpolated between bin centres (5 and 9.5), the factors smooth this step at depth 6.
+    assert fitted.tiled_after["coverage_2sigma"] == pytest.approx(NORMAL_COVERAGE[1], abs=0.02)
     assert fit_tiled_calibration(base, truth, stats, depth).tiled_depths == TILED_DEPTHS
 
 
@@ -255,7 +261,7 @@ def test_apply_tiled_scales_std_and_moves_quantiles_by_depth():
     mean = np.array([0.5, 0.5, 0.2])
     std = np.array([0.1, 0.1, 0.1])
     quantiles = np.array([[0.4, 0.4, 0.1], [0.6, 0.6, 0.3]])
-    new_std, new_q = cal.apply_tiled(mean, std, quantiles, np.array([1, 5, 30]))
+    new_std, new_q = cal.apply_tiled(mean, std, quantiles, np.array([1, 6.5, 30]))  # at or beyond the bin centres
     np.testing.assert_allclose(new_std, [0.2, 0.4, 0.4], atol=1e-6)  # float32 factors
     np.testing.assert_allclose(new_q, [[0.2, 0.0, -0.3], [0.8, 1.0, 0.7]], atol=1e-6)
     assert cal.apply_tiled(mean, std, None, np.array([1, 5, 30]))[1] is None
