@@ -6,7 +6,7 @@ of several sizes into the held-out slice (``slice431.png``), fills them with a
 trained model exactly as a user would, and prints, per size, PSNR of the mean
 and the coverages of mean ± 1σ, ± 2σ and the 2.5–97.5 % interval, overall
 and by depth into the artifact (chessboard distance to the nearest known
-pixel). Rows compare one path and ``--paths`` paths, each with the model's
+pixel). Rows compare the ``--paths`` path counts (1 and 16), each with the model's
 window calibration alone and with spread factors by depth fitted here on the
 held-out rows of the training slices
 (:func:`ctinpaint.inpaint.calibrate_large_artifacts`, as training does)::
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(DEFAULT_DATA), help="folder with the SiC slices, or 'phantom'")
     parser.add_argument("--sizes", type=int, nargs="+", default=[36, 54], help="artifact sides in pixels")
     parser.add_argument("--samples", type=int, default=1600, help="fills per window")
-    parser.add_argument("--paths", type=int, default=16)
+    parser.add_argument("--paths", type=int, nargs="+", default=[1, 16], help="path counts to compare")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
 
@@ -86,7 +86,7 @@ def main(argv=None) -> int:
         f"±1σ / ±2σ, depth {lo}–{hi if hi < 1000 else ''}" for lo, hi in DEPTH_BANDS
     ) + " | s |"
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
-    for paths in sorted({1, args.paths}):
+    for paths in sorted(set(args.paths)):
         base = loaded._replace(calibration=window_only)
         t0 = time.perf_counter()
         tiled = calibrate_large_artifacts(base, train[:, -rows:, :], n_samples=64 * paths, paths=paths, seed=5)

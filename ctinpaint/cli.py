@@ -112,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="training steps (default: 2000 unless --minutes is given)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget in minutes")
     p.add_argument("--batch-size", type=int, default=64, help="patches per step (default: 64)")
+    p.add_argument("--lr-schedule", default="cosine", choices=("cosine", "constant"),
+                   help="learning rates fall to 0 along a half cosine over the --steps or --minutes budget, or stay "
+                   "constant (default: cosine)")
     p.add_argument("--loss", default="nonsaturating", choices=("nonsaturating", "lsgan", "hinge"))
     p.add_argument("--moments", type=float, default=1.0,
                    help="weight of the moment-reconstruction loss that trains the mean fill and its spread (default: 1.0; 0 = pure GAN)")
@@ -274,9 +277,10 @@ def _model_config(preset, context=0):
 def _run_train(args) -> int:
     from .train import TrainConfig, train_model
 
-    steps = args.steps if args.steps is not None else (None if args.minutes is not None else 2000)
+    steps = args.steps if args.steps is not None else (None if args.minutes is not None else TrainConfig.steps)
     config = TrainConfig(
-        steps=steps, minutes=args.minutes, batch_size=args.batch_size, loss=args.loss, hole_shape=args.holes,
+        steps=steps, minutes=args.minutes, batch_size=args.batch_size, lr_schedule=args.lr_schedule, loss=args.loss,
+        hole_shape=args.holes,
         moments=args.moments, texture=args.texture, ema=args.ema, tile_holes=args.tile_holes, device=args.device,
         seed=args.seed,
     )

@@ -143,6 +143,10 @@ def test_train_texture_and_averaging_flags(tmp_path, capsys):
                  "--tile-holes", "0.5", "--steps", "2", "--batch-size", "8", "--device", "cpu"]) == 0
     train = json.loads((model / "model.json").read_text())["meta"]["ctinpaint"]["train"]
     assert train["texture"] == 0.0 and train["ema"] == 0.0 and train["tile_holes"] == 0.5
+    assert train["lr_schedule"] == "cosine"  # the default
+    assert main(["train", str(data), "--key", "volume", "--out", str(tmp_path / "m3"), "--lr-schedule", "constant",
+                 "--steps", "2", "--batch-size", "8", "--device", "cpu"]) == 0
+    assert json.loads((tmp_path / "m3" / "model.json").read_text())["meta"]["ctinpaint"]["train"]["lr_schedule"] == "constant"
     assert main(["train", str(data), "--key", "volume", "--out", str(tmp_path / "m2"), "--ema", "1",
                  "--steps", "2", "--device", "cpu"]) == 2
     assert "ema must be below 1" in capsys.readouterr().err
