@@ -357,6 +357,14 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         raise ValueError(f"out_dir: the folder {out_dir} is not writable")
     resumed_meta = _existing_meta(out_dir)
     if resumed_meta is not None:
+        # The schedulers are part of the checkpoint; say which setting differs, not which state is missing.
+        saved_schedule = resumed_meta.get("train", {}).get("lr_schedule", "constant")
+        if saved_schedule != config.lr_schedule:
+            raise ValueError(
+                f"config.lr_schedule: {out_dir} holds a run trained with lr_schedule={saved_schedule!r}, not "
+                f"{config.lr_schedule!r}; resume it with the same (command line: --lr-schedule {saved_schedule}) "
+                "or train into a new folder"
+            )
         # A resumed run must convert intensities exactly as the first part did.
         from .intensity import IntensityMapping
 

@@ -454,6 +454,20 @@ def test_load_model_never_unpickles(model_copy, tmp_path, consistent_json):
     assert marker.exists()
 
 
+def test_resuming_with_another_lr_schedule_is_refused_by_name(tiny_volume, tmp_path):
+    out = tmp_path / "run"
+    train_model(tiny_volume, out, model_config=TINY_MODEL, config=tiny_config(2, lr_schedule="constant"),
+                intensity=TINY_INTENSITY, progress=False)  # fmt: skip
+    before = (out / "latest.json").read_bytes()
+    with pytest.raises(ValueError, match=r"^config\.lr_schedule: .*'constant'.*--lr-schedule constant"):
+        train_model(tiny_volume, out, model_config=TINY_MODEL, config=tiny_config(3), intensity=TINY_INTENSITY,
+                    progress=False)  # fmt: skip
+    assert (out / "latest.json").read_bytes() == before  # nothing written
+    resumed = train_model(tiny_volume, out, model_config=TINY_MODEL, config=tiny_config(3, lr_schedule="constant"),
+                          intensity=TINY_INTENSITY, progress=False)  # fmt: skip
+    assert resumed.step == 3
+
+
 # --------------------------------------------------------------------------- CosineBudget
 
 
