@@ -134,8 +134,9 @@ def run(args) -> list[dict]:
     baseline_done = set()
     for name in args.variants:
         preset, overrides = VARIANTS[name]
-        # The texture term and weight averaging are on only where a variant names them.
-        overrides = {"texture": 0.0, "ema": 0.0, **overrides}
+        # The texture term, weight averaging and the cosine decay are on only where a variant names them,
+        # so every variant measures what it measured when it was added.
+        overrides = {"texture": 0.0, "ema": 0.0, "lr_schedule": "constant", **overrides}
         model_overrides = {k: v for k, v in overrides.items() if k in MODEL_FIELDS}
         config = TrainConfig(
             steps=args.steps, device=args.device, seed=args.seed, n_val=128, val_samples=32,

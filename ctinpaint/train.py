@@ -236,21 +236,24 @@ class CosineBudget:
         return self._before + time.monotonic() - self._start
 
     def progress(self) -> float:
-        """Share of the budget spent, in [0, 1]."""
+        """Share of the budget spent, in [0, 1], by this process's clock."""
         done = 0.0 if self.steps is None else self.count / self.steps
         if self.seconds is not None:
             done = max(done, self.elapsed() / self.seconds)
+        return min(done, 1.0)
+
+    def step(self) -> None:
+        """Count one optimizer step and set the rates (collective under ``torch.distributed`` with minutes)."""
+        self.count += 1
+        done = self.progress()
+        if self.seconds is not None:
             import torch.distributed as dist
 
             if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
                 shared = torch.tensor([done], dtype=torch.float64, device=self.optimizer.param_groups[0]["params"][0].device)
                 dist.broadcast(shared, src=0)
                 done = float(shared.item())
-        return min(done, 1.0)
-
-    def step(self) -> None:
-        self.count += 1
-        factor = 0.5 * (1.0 + math.cos(math.pi * self.progress()))
+        factor = 0.5 * (1.0 + math.cos(math.pi * done))
         for group, initial in zip(self.optimizer.param_groups, self.initial):
             group["lr"] = initial * factor
 
