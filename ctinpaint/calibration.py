@@ -418,8 +418,9 @@ def _fit_factors(truth: np.ndarray, stats, sel: np.ndarray) -> tuple[float, floa
         below = mean - stats.quantiles[0][sel]
         above = stats.quantiles[1][sel] - mean
         t = truth[sel].astype(np.float64)
-        hits = np.array([np.mean((t >= mean - k * below) & (t <= mean + k * above)) for k in _GRID[::4]])
-        interval_scale = float(_GRID[::4][int(np.argmin(np.abs(hits - INTERVAL_TARGET)))])
+        # Every grid factor (1 % apart): near 95 % a 4 % coarser step moves the coverage by ~0.9 points.
+        hits = np.array([np.count_nonzero((t >= mean - k * below) & (t <= mean + k * above)) for k in _GRID]) / t.size
+        interval_scale = float(_GRID[int(np.argmin(np.abs(hits - INTERVAL_TARGET)))])
     return std_scale, interval_scale
 
 

@@ -71,6 +71,19 @@ def test_apply_without_quantiles():
     np.testing.assert_array_equal(out.std, stats.std * 2)
 
 
+def test_fitted_interval_covers_95_percent_to_a_fifth_of_a_point():
+    # Many pixels, and a spread whose best factor (1 / 0.78) falls between two factors 4 % apart:
+    # a grid that coarse would leave the coverage ~0.45 points off 95 %.
+    rng = np.random.default_rng(3)
+    truth = rng.normal(0.0, 1.0, size=(1200, 18, 18)).astype(np.float32)
+    std = np.full_like(truth, 0.78)
+    mean = np.zeros_like(truth)
+    quantiles = np.stack([mean - 1.959964 * std, mean + 1.959964 * std]).astype(np.float32)
+    stats = FillStats(mean=mean, std=std, quantiles=quantiles, filled=np.ones(truth.shape, bool))
+    cal = fit_calibration(truth, stats)
+    assert cal.after["interval_coverage"] == pytest.approx(0.95, abs=0.002)
+
+
 def test_fit_without_quantiles_leaves_the_interval_alone():
     truth, stats = gaussian_stats(0.5, with_quantiles=False)
     cal = fit_calibration(truth, stats)
