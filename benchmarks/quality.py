@@ -70,6 +70,7 @@ VARIANTS = {
     "harmonic+moments+stdhead+texture0.05+ema+cosine": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999, "lr_schedule": "cosine"}),
     "harmonic+moments+stdhead+texture0.05+ema+tiles0.25": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999, "tile_holes": 0.25}),
     "harmonic+moments+stdhead+texture0.05+ema+context1": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999, "context": 1}),
+    "harmonic+moments+stdhead+texture0.05+ema+cosine+context1": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999, "lr_schedule": "cosine", "context": 1}),
     # 2.5D: the adjacent slice on each side as context (ModelConfig.context), for 3D data.
     "harmonic+moments+context1": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1}),
     "harmonic+moments+context1+slow": ("harmonic", {"mean_net": False, "moments": 1.0, "context": 1, "lr_g": 2e-4}),
