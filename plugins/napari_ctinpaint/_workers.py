@@ -74,7 +74,7 @@ class TrainRequest:
     volume: object
     mask: object
     out_dir: Path
-    preset: str = "unet"
+    preset: str | None = None  # None: the library's default preset, as the widget and the CLI use
     minutes: float | None = 5.0
     steps: int | None = None
     device: str = "auto"
@@ -128,13 +128,14 @@ def _losses(line: dict) -> dict:
 def train(request: TrainRequest, stop: threading.Event) -> Generator[TrainProgress, None, TrainDone | Failed]:
     """Train a model with :func:`ctinpaint.train_model`; the model is written to ``request.out_dir``."""
     from ctinpaint import TrainConfig, config_for, train_model
+    from ctinpaint.models import DEFAULT_PRESET
 
     def job(report):
         config = TrainConfig(steps=request.steps, minutes=request.minutes, device=request.device, seed=request.seed,
                              **request.train_overrides)  # fmt: skip
         result = train_model(
             request.volume, request.out_dir, mask=request.mask,
-            model_config=config_for(request.preset, **request.model_overrides), config=config,
+            model_config=config_for(request.preset or DEFAULT_PRESET, **request.model_overrides), config=config,
             progress=lambda step, total, line: report(TrainProgress(step, total, _losses(line))), stop=stop,
         )  # fmt: skip
         return TrainDone(model_dir=Path(request.out_dir), step=result.step, stopped_by=result.stopped_by)

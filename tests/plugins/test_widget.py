@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("napari", reason="the napari plugin needs the napari extra: pip install -e '.[napari]'")
 
 from ctinpaint import inpaint_volume, load_model  # noqa: E402
+from ctinpaint.models import DEFAULT_PRESET  # noqa: E402
 from napari_ctinpaint._widget import MEAN_LAYER, STD_LAYER, InpaintWidget  # noqa: E402
 from napari_ctinpaint._workers import InpaintRequest, TrainRequest  # noqa: E402
 
@@ -117,7 +118,9 @@ def test_training_from_the_widget_reports_losses_and_cancel_keeps_the_model(widg
     wait_until_idle(qtbot, widget)
     assert "cancelled" in widget.status.text()
     assert widget.state.model_dir == tmp_path / "model"
-    assert load_model(tmp_path / "model", device="cpu").meta["step"] >= 1
+    loaded = load_model(tmp_path / "model", device="cpu")
+    assert loaded.meta["step"] >= 1
+    assert loaded.model.config.preset == DEFAULT_PRESET  # a request that names no preset trains the library's default
 
 
 def test_cancel_stops_an_inpainting_worker(widget, qtbot, tiny_phantom, tiny_model_dir):
