@@ -277,10 +277,16 @@ def inpaint_volume(
     local_model = model if scheduler is None else None
     # Inside a distributed task a plain compute() would send the reads back to the cluster.
     read_with = None if scheduler is None else "sync"
+    # Dask keeps its threads between computes, and each keeps the torch thread count it first ran
+    # with, which need not be the caller's now: a reduction would then add up in another order
+    # and a fill could change in its last bit from one call to the next. Tasks use the caller's.
+    threads = _torch_threads() if scheduler is None else None
 
     def run(index: int, start: int):
         if cancel.error is not None:
             return None
+        if threads is not None:
+            _torch_threads(threads)
         if store is not None and store.done(index):
             return store.rows(index)
         stop = min(depth, start + slab)
@@ -503,7 +509,10 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
             depth[k] = ndimage.distance_transform_cdt(unknown_all[k], metric="chessboard")
     rounds = max((len(w) for _, w, _ in jobs), default=0)
     for r in range(rounds):
-        groups = {1: [], paths: []}  # variants per window -> [(artifact, origin, row, values, hidden, fill, seed, chain)]
+        # Tiled artifact? -> [(artifact, origin, row, values, hidden, fill, seed, chain)]. Artifacts that
+        # fit one window share no launch with tiles: the size of a launch can change the convolutions'
+        # summation order, and their fills would then depend on ``paths`` in the last bit.
+        groups = {False: [], True: []}
         for a, windows, row in jobs:
             if r >= len(windows):
                 continue
@@ -524,10 +533,11 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
                 values = chain.variants(values, context, (r0, c0))
                 hidden = np.repeat(hidden[None], paths, axis=0)
             seed_ = _window_seed(seed, axis, start + a.slice, a.bbox, r)
-            groups[1 if chain is None else paths].append((a, (r0 - o, c0 - o), row, values, hidden, fill, seed_, chain))
-        for variants, items in groups.items():
+            groups[len(windows) > 1].append((a, (r0 - o, c0 - o), row, values, hidden, fill, seed_, chain))
+        for items in groups.values():
             if not items:
                 continue
+            variants = 1 if items[0][7] is None else paths
             if variants == 1:
                 windows_, masks_ = np.stack([it[3] for it in items]), np.stack([it[4] for it in items])
                 seeds_ = [it[6] for it in items]
@@ -605,6 +615,15 @@ class _NeighbourPlanes:
             if plane is not None:
                 values[j], unknown[j] = plane[0][region], plane[1][region]
         return values, unknown
+
+
+def _torch_threads(n: int | None = None) -> int:
+    """torch's intra-op thread count in this thread, first set to ``n`` where given and different."""
+    import torch
+
+    if n is not None and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
 
 
 def _window_seed(seed: int, axis: int, index: int, bbox, order: int) -> int:

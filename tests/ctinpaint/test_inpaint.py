@@ -89,6 +89,28 @@ def test_slab_size_and_workers_do_not_change_the_result():
     np.testing.assert_allclose(a.std.compute(), b.std.compute(), atol=1e-5)
 
 
+def test_tasks_run_with_the_callers_torch_thread_count():
+    # Dask reuses its threads, and a thread that first ran torch on one thread keeps that count;
+    # filling with it would add up in another order than the caller's setting does.
+    import dask
+
+    def in_dask_thread(function, *args):  # the one thread of the pool inpaint_volume(workers=1) computes in
+        return dask.compute(dask.delayed(function)(*args), scheduler="threads", num_workers=1)[0]
+
+    vol, mask = _data("float32")
+    model = _model("float32", high=1.0)
+    previous = torch.get_num_threads()
+    try:
+        in_dask_thread(torch.set_num_threads, 1)
+        torch.set_num_threads(2)
+        assert in_dask_thread(torch.get_num_threads) == 1  # the pool's thread keeps its own
+        inpaint_volume(vol, mask, model, n_samples=8, seed=3, workers=1)
+        assert in_dask_thread(torch.get_num_threads) == 2
+    finally:
+        torch.set_num_threads(previous)
+        in_dask_thread(torch.set_num_threads, previous)
+
+
 def test_other_axis():
     vol, mask = _data(shape=(40, 36, 40))
     result = inpaint_volume(vol, mask, _model(), n_samples=4, axis=1, seed=0)
