@@ -409,18 +409,11 @@ def test_disk_full_while_inpainting_on_a_small_tmpfs(scan, model_dir, reference,
     assert _digest(scan) == input_digest
 
 
-def test_disk_full_injected_at_the_store_write(scan, model_dir, tmp_path, monkeypatch):
+def test_disk_full_injected_at_the_store_write(scan, model_dir, reference, tmp_path, monkeypatch):
     # Where no tmpfs can be mounted: ENOSPC raised by Zarr's local store after a few writes, in this process.
     import zarr.storage
 
     input_digest = _digest(scan)
-    model = load_model(model_dir, device="cpu")
-    vol, msk = open_volume(scan, key="volume"), open_mask(scan, key="mask")
-    # The uninterrupted run in this process too: Dask's pooled threads keep the torch thread count
-    # of the test that created them, and a fill computed with another reduction order may round
-    # a voxel the other way, so a subprocess's output is not the like-for-like reference here.
-    reference = tmp_path / "reference.zarr"
-    inpaint_volume(vol, msk, model, n_samples=int(SAMPLES), out=reference)
     calls = {"n": 0}
     real = zarr.storage.LocalStore.set
 
@@ -431,6 +424,8 @@ def test_disk_full_injected_at_the_store_write(scan, model_dir, tmp_path, monkey
         return await real(self, key, value)
 
     monkeypatch.setattr(zarr.storage.LocalStore, "set", full_after_a_few)
+    model = load_model(model_dir, device="cpu")
+    vol, msk = open_volume(scan, key="volume"), open_mask(scan, key="mask")
     out = tmp_path / "out.zarr"
     with pytest.raises(OSError, match="No space left"):
         inpaint_volume(vol, msk, model, n_samples=int(SAMPLES), out=out)
