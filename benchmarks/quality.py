@@ -68,6 +68,7 @@ VARIANTS = {
     "harmonic+moments+stdhead+texture0.1+ema": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.1, "ema": 0.999}),
     "harmonic+moments+stdhead+texture0.05+ema": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999}),
     "harmonic+moments+stdhead+texture0.05+ema+cosine": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999, "lr_schedule": "cosine"}),
+    "harmonic+moments+stdhead+texture0.05drawn+ema+cosine": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "texture_fills": "drawn", "ema": 0.999, "lr_schedule": "cosine"}),
     "harmonic+moments+stdhead+texture0.05+ema+tiles0.25": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999, "tile_holes": 0.25}),
     "harmonic+moments+stdhead+texture0.05+ema+context1": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999, "context": 1}),
     "harmonic+moments+stdhead+texture0.05+ema+cosine+context1": ("harmonic", {"moments": 1.0, "mean_net": True, "std_head": True, "texture": 0.05, "ema": 0.999, "lr_schedule": "cosine", "context": 1}),
@@ -137,7 +138,7 @@ def run(args) -> list[dict]:
         preset, overrides = VARIANTS[name]
         # The texture term, weight averaging and the cosine decay are on only where a variant names them,
         # so every variant measures what it measured when it was added.
-        overrides = {"texture": 0.0, "ema": 0.0, "lr_schedule": "constant", **overrides}
+        overrides = {"texture": 0.0, "texture_fills": "generator", "ema": 0.0, "lr_schedule": "constant", **overrides}
         model_overrides = {k: v for k, v in overrides.items() if k in MODEL_FIELDS}
         config = TrainConfig(
             steps=args.steps, device=args.device, seed=args.seed, n_val=128, val_samples=32,

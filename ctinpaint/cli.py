@@ -100,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
             "Train the conditioning network, generator and discriminator on patches cut from the "
             "artifact-free regions of VOLUME. A band of rows at the bottom of every slice is held out for "
             "validation. Checkpoints go to --out as training runs; running the same command again resumes. "
-            "The final model (model.safetensors + model.json) is the checkpoint with the best validation PSNR."
+            "The final model (model.safetensors + model.json) is the checkpoint whose fills and std map fit the "
+            "validation holes best (lowest Gaussian NLL with the std map's scale fitted; with a flat map, "
+            "the best PSNR)."
         ),
     )
     p.add_argument("volume", type=Path, help="volume: TIFF, Zarr, OME-Zarr, .npy or a folder of slices")

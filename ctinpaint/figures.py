@@ -39,6 +39,7 @@ _VALIDATION_IDEAL = {
 _VALIDATION_TITLES = {
     "psnr": "PSNR of mean fill [dB]",
     "mae": "MAE of mean fill",
+    "nll": "NLL, std scale fitted (picks best)",
     "ssim": "SSIM of mean fill",
     "coverage_1sigma": "truth within ±1σ [%]",
     "coverage_2sigma": "truth within ±2σ [%]",

@@ -344,6 +344,45 @@ def test_the_texture_term_is_logged_only_when_on(tiny_volume, tiny_run, tmp_path
     assert np.isfinite(_log(tmp_path / "alone")[0]["G"]["texture"])
 
 
+def test_the_texture_term_on_drawn_fills_sees_them_scaled_to_the_std_head(tiny_volume, tmp_path):
+    # Same seed, same first batch and fills: only the scaling differs, so the first logged
+    # texture term differs with a std head and is the same without one.
+    def first_texture(name, model_config, fills):
+        train_model(tiny_volume, tmp_path / name, model_config=model_config, intensity=TINY_INTENSITY, progress=False,
+                    config=tiny_config(1, texture=0.5, texture_fills=fills, seed=0))  # fmt: skip
+        return _log(tmp_path / name)[0]["G"]["texture"]
+
+    harmonic = config_for("harmonic", width=4)
+    assert harmonic.std_head
+    as_drawn, own = first_texture("drawn", harmonic, "drawn"), first_texture("own", harmonic, "generator")
+    assert np.isfinite(as_drawn) and as_drawn != pytest.approx(own, rel=1e-3)
+    assert first_texture("plain_drawn", TINY_MODEL, "drawn") == first_texture("plain_own", TINY_MODEL, "generator")
+
+
+def test_validation_nll_ranks_flat_maps_by_psnr_and_prefers_an_informative_map():
+    from ctinpaint.sampling import FillStats
+    from ctinpaint.train import _validation_metrics
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((64, 8, 8)).astype(np.float32)
+    scale = rng.uniform(0.01, 0.2, truth.shape).astype(np.float32)
+    err = rng.standard_normal(truth.shape).astype(np.float32) * scale
+    filled = np.ones(truth.shape, bool)
+
+    def metrics(error, std):
+        stats = FillStats(mean=truth + error, std=std, quantiles=None, filled=filled)
+        return _validation_metrics(truth, stats)
+
+    flat = np.full(truth.shape, 0.05, np.float32)
+    worse, better = metrics(2 * err, flat), metrics(err, flat)
+    assert better["psnr"] > worse["psnr"] and better["nll"] < worse["nll"]
+    # Rescaling a flat map changes nothing: the factor is fitted.
+    assert metrics(err, 3 * flat)["nll"] == pytest.approx(better["nll"], abs=1e-5)
+    # Same fills, same PSNR; the map that is high where the error is wins.
+    informed = metrics(err, scale)
+    assert informed["psnr"] == better["psnr"] and informed["nll"] < better["nll"] - 0.2
+
+
 def test_weight_averaging_is_what_validates_and_is_exported(tiny_volume, tmp_path):
     out = tmp_path / "run"
     train_model(tiny_volume, out, model_config=TINY_MODEL, config=tiny_config(6, ema=0.9, lr_g=3e-3),
@@ -550,6 +589,7 @@ def test_cosine_budget_errors():
         (dict(ema=1.0), "ema"),
         (dict(ema=-0.5), "ema"),
         (dict(texture=-1.0), "texture"),
+        (dict(texture_fills="scaled"), "texture_fills"),
         (dict(tile_holes=1.5), "tile_holes"),
         (dict(tile_holes=-0.1), "tile_holes"),
     ],
