@@ -645,7 +645,8 @@ def _validation_metrics(truth: np.ndarray, stats) -> dict[str, float]:
     # rescales it later): with a constant map this is -PSNR in other units, and of two checkpoints with
     # the same PSNR it prefers the one whose std is high where the error is.
     floor = np.maximum(std, 1e-3)
-    nll = np.mean(np.log(floor)) + 0.5 * math.log(max(float(np.mean((err / floor) ** 2)), 1e-12)) + 0.5 * (1 + math.log(2 * math.pi))
+    z2 = max(float(np.mean((err / floor) ** 2)), 1e-12)
+    nll = np.mean(np.log(floor)) + 0.5 * math.log(z2) + 0.5 * (1 + math.log(2 * math.pi))
     return {
         "mae": float(np.mean(np.abs(err))),
         "psnr": float(10 * math.log10(1.0 / max(mse, 1e-12))),
