@@ -534,10 +534,10 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
                 hidden = np.repeat(hidden[None], paths, axis=0)
             seed_ = _window_seed(seed, axis, start + a.slice, a.bbox, r)
             groups[len(windows) > 1].append((a, (r0 - o, c0 - o), row, values, hidden, fill, seed_, chain))
-        for items in groups.values():
+        for tiled, items in groups.items():
             if not items:
                 continue
-            variants = 1 if items[0][7] is None else paths
+            variants = paths if tiled else 1  # tiles run one chain per path (paths > 1)
             if variants == 1:
                 windows_, masks_ = np.stack([it[3] for it in items]), np.stack([it[4] for it in items])
                 seeds_ = [it[6] for it in items]
