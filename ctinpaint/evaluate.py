@@ -61,6 +61,7 @@ _ROWS = {
     "raw_coverage_1sigma": ("  uncalibrated: within mean ± 1σ", "pct", GAUSSIAN_1SIGMA),
     "raw_coverage_2sigma": ("  uncalibrated: within mean ± 2σ", "pct", GAUSSIAN_2SIGMA),
     "raw_interval_coverage": ("  uncalibrated: within quantiles", "pct", 0.95),
+    "raw_texture_ratio": ("  uncalibrated: texture ratio", "{:.2f}", 1.0),
 }
 
 
@@ -411,8 +412,10 @@ def evaluate_model(
     calibration : ctinpaint.calibration.Calibration, optional
         Spread factors to apply to the std and the interval (as
         :func:`~ctinpaint.inpaint.inpaint_volume` does with a model's
-        calibration); default: the raw sample spread. With it, the coverages
-        of the raw spread are reported too (``raw_coverage_1sigma``, ...).
+        calibration), and its texture tilt to the fills; default: the raw
+        sample spread and G's own texture. With it, the coverages of the raw
+        spread and the texture ratio of an untilted draw are reported too
+        (``raw_coverage_1sigma``, ..., ``raw_texture_ratio``).
     hole_depth : int, optional
         For a model with 2.5D context: neighbouring slices on each side that
         the hole also covers (0: the hole is in one slice and the neighbours
@@ -475,7 +478,10 @@ def evaluate_model(
 
     from .sampling import draw_fills, sample_fills
 
-    stats = sample_fills(model, windows, masks, n_samples=n_samples, quantiles=INTERVAL_QUANTILES, seed=seed)
+    tilt = getattr(calibration, "texture_tilt", None)
+    stats = sample_fills(
+        model, windows, masks, n_samples=n_samples, quantiles=INTERVAL_QUANTILES, seed=seed, texture_tilt=tilt
+    )
     raw = None
     if calibration is not None:
         raw = hole_metrics(
@@ -484,7 +490,7 @@ def evaluate_model(
         from .calibration import guided_pixels
 
         stats = calibration.apply(stats, guided_pixels(masks, context))
-    single = draw_fills(model, windows, masks, seed=seed + 1)
+    single = draw_fills(model, windows, masks, seed=seed + 1, texture_tilt=tilt)
     gan = hole_metrics(
         truth,
         stats.mean,
@@ -497,6 +503,8 @@ def evaluate_model(
     )
     if raw is not None:  # the coverages before calibration, for comparison
         gan.update({f"raw_{k}": raw[k] for k in ("coverage_1sigma", "coverage_2sigma", "interval_coverage")})
+        raw_single = single if tilt is None else draw_fills(model, windows, masks, seed=seed + 1)
+        gan["raw_texture_ratio"] = _texture_ratio(raw_single, truth, stats.filled)
     fill = biharmonic_fill(truth, unknown)
     base = hole_metrics(
         truth, fill, np.zeros_like(fill), stats.filled, low=fill, high=fill, sample=fill, hole=hole

@@ -106,7 +106,9 @@ def inpaint_volume(
     model : ctinpaint.train.LoadedModel or str or os.PathLike
         A loaded model, or the directory of one (loaded safely on "auto" device).
         Its calibration (:mod:`ctinpaint.calibration`), when it has one, is
-        applied to the std and the quantiles; the mean is the raw sample mean.
+        applied to the std and the quantiles, and its texture tilt to every
+        fill (so to the draws large artifacts are tiled with); the mean is the
+        raw sample mean.
     n_samples : int, default 5000
         Generated fills per window, >= 2.
     paths : int, default 16
@@ -547,6 +549,7 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
             stats = sample_fills(
                 net, windows_, masks_, n_samples=max(2, -(-n_samples // variants)), batch=batch,
                 quantiles=quantiles, seed=seeds_, with_draw=variants > 1,
+                texture_tilt=None if model.calibration is None else model.calibration.texture_tilt,
             )
             if model.calibration is not None:
                 calibrated = model.calibration.apply(stats, guided_pixels(masks_, context))

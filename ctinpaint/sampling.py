@@ -18,6 +18,7 @@ import torch
 from gan_zoo.training import autocast
 
 from ._checks import check_filled_model, check_fits_in_memory, check_float, check_int, check_window_stack
+from .calibration import MAX_TEXTURE_TILT, TEXTURE_DEPTHS, bin_centres, check_texture_tilt
 
 #: Histogram bins over the network range [0, 1] used for quantiles. The
 #: quantile of a pixel is interpolated linearly inside its bin, so its error is
@@ -115,6 +116,7 @@ def sample_fills(
     seed: int | Sequence[int] | None = None,
     progress: Callable[[int], None] | None = None,
     with_draw: bool = False,
+    texture_tilt=None,
 ) -> FillStats:
     """Draw ``n_samples`` fills per window and reduce them to per-pixel statistics.
 
@@ -154,6 +156,14 @@ def sample_fills(
         no extra cost: a sample of the posterior, as one path of a chain of
         fills that condition on each other
         (:func:`ctinpaint.inpaint.inpaint_volume` tiles large artifacts so).
+    texture_tilt : float or sequence of float, optional
+        Reshapes the texture of every fill before the statistics are taken:
+        :func:`tilt_texture` with this tilt (one number) or with one per bin
+        of :data:`ctinpaint.calibration.TEXTURE_DEPTHS` (depth of the filled
+        pixel into the hole; interpolated linearly between bin centres). A
+        model's calibration fits it (``Calibration.texture_tilt``). None or 0
+        keeps G's own fills. Needs a model with a regressed mean, whose mean
+        it then leaves unchanged (and, with a std head, its std too).
 
     Returns
     -------
@@ -204,6 +214,7 @@ def sample_fills(
         raise ValueError("windows: non-finite values at known pixels")
     if not isinstance(with_draw, bool):
         raise TypeError(f"with_draw must be True or False, got {type(with_draw).__name__}")
+    tilt = _tilt_plan(model, texture_tilt, device)
     window_seeds = _window_seeds(seed, win.shape[0])
 
     n = win.shape[0]
@@ -235,8 +246,9 @@ def sample_fills(
             for start in range(0, n, windows_per_launch):
                 stop = min(n, start + windows_per_launch)
                 fills = _sample_group(
-                    model, win[start:stop], unknown[start:stop], n_samples, samples_per_launch, qs, window_seeds[start:stop], device
-                )
+                    model, win[start:stop], unknown[start:stop], n_samples, samples_per_launch, qs, window_seeds[start:stop],
+                    device, tilt,
+                )  # fmt: skip
                 mean, std, qvals, draw = fills
                 inner = (slice(start, stop), slice(o, o + L), slice(o, o + L))
                 sel = filled[inner]
@@ -254,7 +266,7 @@ def sample_fills(
     return FillStats(mean=mean_out, std=std_out, quantiles=q_out, filled=filled, draw=draw_out)
 
 
-def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None) -> np.ndarray:
+def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None, texture_tilt=None) -> np.ndarray:
     """One generated fill per window (a single sample, not a mean).
 
     For figures and texture checks: a single sample shows the texture the
@@ -265,6 +277,8 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
     model, windows, masks
         As for :func:`sample_fills`.
     seed : int or sequence of int, optional
+        As for :func:`sample_fills`.
+    texture_tilt : float or sequence of float, optional
         As for :func:`sample_fills`.
 
     Returns
@@ -277,20 +291,52 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
         std estimated from :data:`CENTRE_SAMPLES` more draws of the window.
     """
     config = check_filled_model(model).config
+    win, unknown = _as_windows(windows, masks, config)
+    device = next(model.parameters()).device
+    _tilt_plan(model, texture_tilt, device)  # checks the argument before any work
+    return _draws_for_tilts(model, win, unknown, _window_seeds(seed, win.shape[0]), (texture_tilt,))[0]
+
+
+def _draws_for_tilts(model, win, unknown, seeds, tilts) -> list[np.ndarray]:
+    """:func:`draw_fills` of the same noise for each of several ``texture_tilt`` values (None, float or per bin).
+
+    G runs once per window: the tilt is a linear filter of its output, so
+    trying many (as :func:`ctinpaint.calibration.fit_texture_tilt` does)
+    costs little more than one.
+
+    Parameters
+    ----------
+    model
+        As for :func:`sample_fills`.
+    win, unknown : numpy.ndarray, float32 and bool (N, K, P, P)
+        Checked windows and masks (as :func:`draw_fills` prepares them).
+    seeds : list of int
+        One noise seed per window.
+    tilts : sequence
+
+    Returns
+    -------
+    list of numpy.ndarray, float32 (N, P, P)
+        One stack of draws per tilt, in order.
+    """
+    config = model.config
     P, L = config.patch, config.hole
     o = (P - L) // 2
-    win, unknown = _as_windows(windows, masks, config)
-    seeds = _window_seeds(seed, win.shape[0])
     device = next(model.parameters()).device
+    plans = [_tilt_plan(model, t, device) for t in tilts]
     known = np.where(unknown, 0.0, win).astype(np.float32)
     c = getattr(config, "context", 0)
-    out = known[:, c].copy()
+    outs = [known[:, c].copy() for _ in tilts]
+    # With a regressed mean each window also draws CENTRE_SAMPLES fills: a launch then holds as many
+    # fills as sample_fills' default, not 1024 windows' worth (26 GB of activations on the CPU).
+    launch = DEFAULT_BATCH["cuda" if device.type == "cuda" else "cpu"]
+    step = max(1, launch // CENTRE_SAMPLES) if getattr(config, "mean_net", False) else launch
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
-            for start in range(0, len(out), 1024):
-                stop = min(len(out), start + 1024)
+            for start in range(0, len(known), step):
+                stop = min(len(known), start + step)
                 y = torch.from_numpy(known[start:stop]).to(device)
                 hole = torch.from_numpy(unknown[start:stop].astype(np.float32)).to(device)
                 z = torch.cat([
@@ -298,35 +344,168 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
                     for s in seeds[start:stop]
                 ])
                 cond = model.condition(y, hole)
-                fill = model.generate(z, cond).reshape(stop - start, L, L).float()
+                fill = model.generate(z, cond).reshape(stop - start, L * L).float()
                 regressed = _regressed_mean(model, cond)
-                if regressed is not None:
-                    # Centre the draw as sample_fills centres all of them; CENTRE_SAMPLES more
-                    # draws of the window estimate G's own mean.
-                    fill = _centred_draw(model, cond, fill, regressed, seeds[start:stop], device)
-                fill = fill.cpu().numpy()
-                box = out[start:stop, o : o + L, o : o + L]  # a view: writes go to ``out``
+                # CENTRE_SAMPLES more draws of each window estimate G's own mean (and std), to centre
+                # the draw as sample_fills centres all of them.
+                more = None if regressed is None else _more_draws(model, cond, seeds[start:stop], device)
                 sel = unknown[start:stop, c, o : o + L, o : o + L]
-                box[sel] = fill[sel]
+                weights = None
+                if any(plan is not None for plan in plans):
+                    weights = _depth_weights(unknown[start:stop, c], config, device)
+                for out, plan in zip(outs, plans):
+                    drawn = _tilted(fill[:, None], plan, weights)[:, 0]
+                    others = None if more is None else _tilted(more, plan, weights)
+                    if regressed is not None:
+                        drawn = _centred_draw(model, cond, drawn, others, regressed)
+                    drawn = drawn.reshape(stop - start, L, L).cpu().numpy()
+                    box = out[start:stop, o : o + L, o : o + L]  # a view: writes go to ``out``
+                    box[sel] = drawn[sel]
     finally:
         model.train(was_training)
-    return out
+    return outs
 
 
-def _centred_draw(model, cond, fill, regressed, seeds, device) -> torch.Tensor:
-    """``fill`` (W, L, L) moved (and scaled) about G's mean as :func:`sample_fills` moves every sample.
-
-    G's own mean and std are estimated from CENTRE_SAMPLES more draws per window.
-    """
-    L = fill.shape[-1]
+def _more_draws(model, cond, seeds, device) -> torch.Tensor:
+    """CENTRE_SAMPLES fills (W, CENTRE_SAMPLES, L * L) per window, from the windows' own seeds."""
     z = torch.stack([
         model.sample_z(CENTRE_SAMPLES, generator=torch.Generator(device=device).manual_seed(s), device=device)
         for s in seeds
     ])
-    more = model.generate_grouped(z, cond).float()
-    g_mean = more.mean(dim=1).reshape(-1, L, L)
-    _, scale = _regressed_scale(model, cond, more.std(dim=1).reshape(-1, L, L))
-    return (regressed.reshape(-1, L, L).float() + (fill - g_mean) * scale).clamp_(0.0, 1.0)
+    return model.generate_grouped(z, cond).float().reshape(len(seeds), CENTRE_SAMPLES, -1)
+
+
+def _centred_draw(model, cond, fill, more, regressed) -> torch.Tensor:
+    """``fill`` (W, L * L) moved (and scaled) about G's mean, from ``more`` draws, as :func:`sample_fills` moves every sample."""
+    w = fill.shape[0]
+    L = regressed.shape[-1]
+    _, scale = _regressed_scale(model, cond, more.std(dim=1).reshape(w, L, L))
+    deviation = (fill - more.mean(dim=1)).reshape(w, L, L)
+    return (regressed.reshape(w, L, L).float() + deviation * scale).clamp_(0.0, 1.0).reshape(w, L * L)
+
+
+def tilt_texture(fills: torch.Tensor, texture_tilt: float) -> torch.Tensor:
+    """Fills with their texture made rougher (``texture_tilt`` > 0) or smoother (< 0).
+
+    Each fill's 2D cosine transform (that of the hole box, with mirrored
+    edges) is multiplied by ``(1 + λ) ** texture_tilt``, λ in [0, 8] the
+    eigenvalue of the 5-point Laplacian at that frequency: the constant part
+    is kept, the finest checkerboard scaled by ``9 ** texture_tilt``. A linear
+    filter, so a model with a regressed mean, whose samples are re-centred on
+    that mean (and, with a std head, re-scaled to its std), keeps its mean
+    and std; only how neighbouring pixels vary together changes, which is
+    what a single sample's texture is.
+
+    Parameters
+    ----------
+    fills : torch.Tensor, float (..., L, L)
+    texture_tilt : float
+        In [-MAX_TEXTURE_TILT, MAX_TEXTURE_TILT].
+
+    Returns
+    -------
+    torch.Tensor, float32 (..., L, L)
+
+    Examples
+    --------
+    >>> fills = torch.randn(100, 18, 18)
+    >>> bool(torch.allclose(tilt_texture(fills, 0.0), fills))
+    True
+    >>> smooth = tilt_texture(fills, -1.0)
+    >>> bool(smooth.diff(dim=-1).abs().mean() < fills.diff(dim=-1).abs().mean())
+    True
+    """
+    if not isinstance(fills, torch.Tensor) or fills.ndim < 2 or fills.shape[-1] != fills.shape[-2]:
+        raise ValueError(f"fills: expected a tensor (..., L, L), got {getattr(fills, 'shape', type(fills).__name__)}")
+    texture_tilt = check_float(texture_tilt, name="texture_tilt", minimum=-MAX_TEXTURE_TILT, maximum=MAX_TEXTURE_TILT)
+    L = fills.shape[-1]
+    matrix = _tilt_operator(L, texture_tilt, fills.device)
+    return (fills.float().reshape(*fills.shape[:-2], L * L) @ matrix).reshape(fills.shape)
+
+
+def _tilt_plan(model, texture_tilt, device) -> torch.Tensor | None:
+    """Filters (B, L * L, L * L), one per depth bin (B = 1 when all are the same), or None for no tilt."""
+    if texture_tilt is None:
+        return None
+    tilts = check_texture_tilt(texture_tilt)
+    if not any(tilts):
+        return None
+    if not getattr(model.config, "mean_net", False):
+        raise ValueError(
+            "texture_tilt: only a model with a regressed mean (ModelConfig.mean_net) can reshape its texture "
+            "without changing its mean fill; pass None"
+        )
+    L = model.config.hole
+    if len(set(tilts)) == 1:
+        return _tilt_operator(L, tilts[0], device)[None]
+    return torch.stack([_tilt_operator(L, t, device) for t in tilts])
+
+
+def _tilted(fills: torch.Tensor, plan: torch.Tensor | None, weights: torch.Tensor | None) -> torch.Tensor:
+    """``fills`` (W, S, L * L) filtered by ``plan``, each pixel's bins mixed by ``weights`` (W, L * L, B)."""
+    if plan is None:
+        return fills
+    fills = fills.float()
+    if plan.shape[0] == 1:
+        return fills @ plan[0]
+    return sum((fills @ plan[b]) * weights[:, None, :, b] for b in range(plan.shape[0]))
+
+
+def filled_depth(filled) -> np.ndarray:
+    """Depth of each filled pixel into its hole: chessboard distance to the nearest pixel not filled.
+
+    Parameters
+    ----------
+    filled : numpy.ndarray, bool (N, H, W)
+        The pixels filled (e.g. the unknown pixels inside a window's hole box).
+        Everything outside the array counts as not filled.
+
+    Returns
+    -------
+    numpy.ndarray, int64 (N, H, W)
+        1 next to a pixel not filled, 0 where not filled.
+
+    Examples
+    --------
+    >>> filled_depth(np.ones((1, 5, 5), bool))[0, 2].tolist()
+    [1, 2, 3, 2, 1]
+    """
+    from scipy import ndimage
+
+    filled = np.asarray(filled, dtype=bool)
+    if filled.ndim != 3:
+        raise ValueError(f"filled: expected a bool array (N, H, W), got shape {filled.shape}")
+    padded = np.pad(filled, ((0, 0), (1, 1), (1, 1)))
+    depth = np.stack([ndimage.distance_transform_cdt(m, metric="chessboard") for m in padded])
+    return depth[:, 1:-1, 1:-1].astype(np.int64)
+
+
+def _depth_weights(unknown: np.ndarray, config, device) -> torch.Tensor:
+    """Weights (W, L * L, B) of the texture bins at each hole-box pixel of ``unknown`` (W, P, P) windows.
+
+    Each bin's weight is 1 at its centre and falls linearly to 0 at the neighbouring bins' centres,
+    so a pixel's tilt moves smoothly with its depth (no seams at bin edges).
+    """
+    P, L = config.patch, config.hole
+    o = (P - L) // 2
+    depth = filled_depth(unknown[:, o : o + L, o : o + L]).reshape(len(unknown), L * L)
+    centres = bin_centres(TEXTURE_DEPTHS)
+    eye = np.eye(len(centres))
+    weights = np.stack([np.interp(depth, centres, eye[b]) for b in range(len(centres))], axis=-1)
+    return torch.from_numpy(weights.astype(np.float32)).to(device)
+
+
+def _tilt_operator(L: int, texture_tilt: float, device) -> torch.Tensor:
+    k = np.arange(L)
+    # Orthonormal DCT-II: its basis diagonalises the 5-point Laplacian with mirrored edges.
+    dct = np.sqrt(2.0 / L) * np.cos(np.pi * (k[None, :] + 0.5) * k[:, None] / L)
+    dct[0] /= np.sqrt(2.0)
+    lam = 2.0 - 2.0 * np.cos(np.pi * k / L)
+    gain = (1.0 + lam[:, None] + lam[None, :]) ** texture_tilt
+    basis = np.kron(dct, dct)  # rows: 2D basis images, flattened
+    # Symmetric, so it applies from either side to flattened fills.
+    matrix = basis.T @ (gain.reshape(-1, 1) * basis)
+    return torch.from_numpy(matrix.astype(np.float32)).to(device)
 
 
 def fill_diversity(model, windows, masks, *, n_samples: int = 64, seed: int = 0) -> float:
@@ -381,7 +560,7 @@ def _window_seeds(seed, n: int) -> list[int]:
     return [int(np.random.SeedSequence([seed % 2**63, i]).generate_state(1, np.uint64)[0] % 2**63) for i in range(n)]
 
 
-def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device):
+def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device, tilt):
     """(mean, std, quantiles, the first fill) over ``n_samples`` fills for a group of windows; arrays (w, L, L)."""
     config = model.config
     L = config.hole
@@ -390,6 +569,7 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device)
     hole = torch.from_numpy(unknown.astype(np.float32)).to(device)
     with autocast(device):
         cond = model.condition(y, hole)  # once per window
+    weights = None if tilt is None else _depth_weights(unknown[:, getattr(config, "context", 0)], config, device)
     moments = RunningMoments((w, L * L), device)
     hist = torch.zeros((w, L * L, QUANTILE_BINS), dtype=torch.int32, device=device) if qs else None
     generators = []
@@ -403,7 +583,7 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device)
         s = min(per_launch, n_samples - done)
         z = torch.stack([model.sample_z(s, generator=gen, device=device) for gen in generators])
         with autocast(device):
-            fills = model.generate_grouped(z, cond).reshape(w, s, L * L)
+            fills = _tilted(model.generate_grouped(z, cond).reshape(w, s, L * L), tilt, weights)
         if first is None:
             first = fills[:, 0].float().reshape(w, L, L)
         moments.update(fills)

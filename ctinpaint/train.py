@@ -19,7 +19,8 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+import warnings
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -600,8 +601,8 @@ def _data_parallel_view(model, device: str):
 
 
 def _calibrate(model, out_dir: Path, windows: np.ndarray, unknown: np.ndarray, config: TrainConfig):
-    """Spread factors of the exported (best) networks, fitted on the calibration windows (N, K, P, P)."""
-    from .calibration import fit_calibration, guided_pixels
+    """Texture tilt and spread factors of the exported (best) networks, fitted on the calibration windows (N, K, P, P)."""
+    from .calibration import fit_calibration, fit_texture_tilt, guided_pixels
     from .evaluate import INTERVAL_QUANTILES
     from .sampling import sample_fills
 
@@ -609,12 +610,21 @@ def _calibrate(model, out_dir: Path, windows: np.ndarray, unknown: np.ndarray, c
     for name, network in _parts(model).items():
         network.load_state_dict(states[name])
     model.eval()
+    tilt, texture = None, {}
+    if model.config.mean_net:
+        # First: the tilt reshapes the fills whose quantiles the interval factor is fitted on.
+        try:
+            tilt, texture = fit_texture_tilt(model, windows, unknown, seed=config.seed + 4)
+        except ValueError as exc:  # held-out windows without texture (a flat volume): G's own texture stays
+            warnings.warn(f"texture tilt not fitted: {exc}", stacklevel=2)
     # At least 64 samples: the quantiles of fewer are too coarse to calibrate the interval.
     stats = sample_fills(
-        model, windows, unknown, n_samples=max(config.val_samples, 64), quantiles=INTERVAL_QUANTILES, seed=config.seed + 2
-    )
+        model, windows, unknown, n_samples=max(config.val_samples, 64), quantiles=INTERVAL_QUANTILES,
+        seed=config.seed + 2, texture_tilt=tilt,
+    )  # fmt: skip
     context = model.config.context
-    return fit_calibration(windows[:, context], stats, guided_pixels(unknown, context))
+    calibration = fit_calibration(windows[:, context], stats, guided_pixels(unknown, context))
+    return replace(calibration, texture_tilt=tilt, texture=texture)
 
 
 def _calibrate_tiled(loaded, vol, msk, heldout, config: TrainConfig):

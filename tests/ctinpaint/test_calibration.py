@@ -9,9 +9,13 @@ import pytest
 
 from ctinpaint.calibration import (
     NORMAL_COVERAGE,
+    TEXTURE_DEPTHS,
     TILED_DEPTHS,
     Calibration,
+    bin_centres,
+    check_texture_tilt,
     fit_calibration,
+    fit_texture_tilt,
     fit_tiled_calibration,
     guided_pixels,
 )
@@ -105,6 +109,12 @@ def test_dict_round_trip_through_json():
     truth, stats = gaussian_stats(1.5)
     cal = fit_calibration(truth, stats)
     assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
+    tilted = Calibration(texture_tilt=[0.5, 0, -0.25, -1], texture={"box_before": 2.0, "box_after": 1.0})
+    assert tilted.texture_tilt == (0.5, 0.0, -0.25, -1.0)
+    assert Calibration.from_dict(json.loads(json.dumps(tilted.to_dict()))) == tilted
+    # Model files written before the texture tilt existed have no tilt.
+    old = {k: v for k, v in cal.to_dict().items() if k not in ("texture_tilt", "texture")}
+    assert Calibration.from_dict(old).texture_tilt is None
 
 
 @pytest.mark.parametrize(
@@ -123,6 +133,10 @@ def test_dict_round_trip_through_json():
         ({**Calibration().to_dict(), "tiled_depths": [6, 3], "tiled_std_scale": [1, 1], "tiled_interval_scale": [1, 1]}, "increasing"),
         ({**Calibration().to_dict(), "tiled_depths": [3], "tiled_std_scale": [0.0], "tiled_interval_scale": [1.0]}, "tiled_std_scale"),
         ({**Calibration().to_dict(), "tiled_depths": "3", "tiled_std_scale": [1.0], "tiled_interval_scale": [1.0]}, "sequences"),
+        ({**Calibration().to_dict(), "texture_tilt": [0.1, 0.2]}, "one per depth bin"),
+        ({**Calibration().to_dict(), "texture_tilt": [0.1, 0.2, 0.3, -5.0]}, "texture_tilt"),
+        ({**Calibration().to_dict(), "texture_tilt": "0.1"}, "texture_tilt"),
+        ({**Calibration().to_dict(), "texture": {"box_after": None}}, "texture"),
     ],
 )
 def test_from_dict_refuses_bad_documents(data, match):
@@ -281,3 +295,68 @@ def test_apply_tiled_scales_std_and_moves_quantiles_by_depth():
     same_std, same_q = Calibration().apply_tiled(mean, std, quantiles, np.array([1, 5, 30]))
     np.testing.assert_allclose(same_std, std)
     np.testing.assert_allclose(same_q, quantiles)
+
+
+# --------------------------------------------------------------------------- texture tilt
+
+
+def test_check_texture_tilt_and_bin_centres():
+    assert check_texture_tilt(0.5) == (0.5,) * len(TEXTURE_DEPTHS)
+    assert check_texture_tilt(np.array([1, 2, 3, 4])) == (1.0, 2.0, 3.0, 4.0)
+    with pytest.raises(ValueError, match="one per depth bin"):
+        check_texture_tilt([0.1])
+    with pytest.raises(TypeError, match="texture_tilt"):
+        check_texture_tilt(b"1")
+    assert bin_centres((3, 6)).tolist() == [2.0, 5.0]
+
+
+def _textured_windows(n=48, seed=0):
+    """Smooth phases plus fine grain, like CT: the truth has texture at every depth."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    smooth = ndimage.gaussian_filter(rng.normal(size=(n, 32, 32)), (0, 3, 3))
+    windows = 0.5 + 0.25 * np.tanh(4 * smooth) + 0.03 * rng.normal(size=(n, 32, 32))
+    masks = np.zeros((n, 32, 32), bool)
+    for i in range(n):  # holes of different sizes inside the box
+        r, c, h, w = rng.integers(7, 12), rng.integers(7, 12), rng.integers(4, 14), rng.integers(4, 14)
+        masks[i, r : r + h, c : c + w] = True
+    return windows.clip(0, 1).astype(np.float32), masks
+
+
+def test_fit_texture_tilt_brings_single_samples_towards_the_truth_texture():
+    import torch
+
+    from ctinpaint.models import build_model, config_for
+
+    torch.manual_seed(0)
+    model = build_model(config_for("harmonic", width=8)).eval()
+    windows, masks = _textured_windows()
+    tilt, texture = fit_texture_tilt(model, windows, masks, seed=0)
+    assert len(tilt) == len(TEXTURE_DEPTHS) and all(-1.5 <= t <= 1.5 for t in tilt)
+    assert set(texture) == {"holes_before", "holes_after", "box_before", "box_after"}
+    for kind in ("holes", "box"):  # the untrained G is far off; the tilt brings it closer
+        assert abs(np.log(texture[f"{kind}_after"])) < abs(np.log(texture[f"{kind}_before"])) - 0.3
+    # The same seed fits the same tilt; the inputs are not modified.
+    before = windows.copy(), masks.copy()
+    assert fit_texture_tilt(model, windows, masks, seed=0)[0] == tilt
+    np.testing.assert_array_equal(windows, before[0])
+    np.testing.assert_array_equal(masks, before[1])
+
+
+def test_fit_texture_tilt_errors():
+    import torch
+
+    from ctinpaint.models import build_model, config_for
+
+    torch.manual_seed(0)
+    windows, masks = _textured_windows(n=4)
+    with pytest.raises(ValueError, match="regressed mean"):
+        fit_texture_tilt(build_model(config_for("seed")), windows, masks)
+    model = build_model(config_for("harmonic", width=8))
+    with pytest.raises(ValueError, match="without texture"):
+        fit_texture_tilt(model, np.full_like(windows, 0.5), masks)
+    with pytest.raises(ValueError, match="masks"):
+        fit_texture_tilt(model, windows, masks[:2])
+    with pytest.raises(TypeError, match="seed"):
+        fit_texture_tilt(model, windows, masks, seed=1.5)

@@ -7,8 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from ctinpaint.losses import laplacian
 from ctinpaint.models import build_model, config_for
-from ctinpaint.sampling import QUANTILE_BINS, RunningMoments, draw_fills, fill_diversity, sample_fills
+from ctinpaint.sampling import (
+    QUANTILE_BINS, RunningMoments, draw_fills, fill_diversity, filled_depth, sample_fills, tilt_texture,
+)  # fmt: skip
 
 
 class _LinearG(nn.Module):
@@ -318,3 +321,109 @@ def test_context_model_takes_every_slice_and_returns_the_centre():
         sample_fills(model, windows[:, 1], masks[:, 1], n_samples=4)
     with pytest.raises(ValueError, match="masks"):
         sample_fills(model, windows, masks[:, :2], n_samples=4)
+
+
+# --------------------------------------------------------------------------- texture tilt
+
+
+def _laplacian_energy(images, filled):
+    lap, inner = laplacian(images.astype(np.float64), filled)
+    return float(np.mean(lap[inner] ** 2))
+
+
+def test_tilt_texture_keeps_the_box_mean_and_moves_the_fine_frequencies():
+    fills = torch.from_numpy(np.random.default_rng(0).random((50, 18, 18)).astype(np.float32))
+    np.testing.assert_allclose(tilt_texture(fills, 0.0), fills, atol=1e-5)
+    energy = {}
+    for tilt in (-1.0, 0.0, 0.5):
+        out = tilt_texture(fills, tilt)
+        assert out.shape == fills.shape and out.dtype == torch.float32
+        np.testing.assert_allclose(out.mean(dim=(1, 2)), fills.mean(dim=(1, 2)), atol=1e-5)
+        energy[tilt] = _laplacian_energy(out.numpy(), np.ones((50, 18, 18), bool))
+    assert energy[-1.0] < 0.2 * energy[0.0] and energy[0.5] > 2 * energy[0.0]
+
+
+@pytest.mark.parametrize(
+    ("fills", "tilt", "error", "match"),
+    [
+        (torch.zeros(2, 18, 17), 0.5, ValueError, "fills"),
+        (np.zeros((2, 18, 18)), 0.5, ValueError, "fills"),
+        (torch.zeros(2, 18, 18), 4.5, ValueError, "texture_tilt"),
+        (torch.zeros(2, 18, 18), float("nan"), ValueError, "texture_tilt"),
+        (torch.zeros(2, 18, 18), "0.5", TypeError, "texture_tilt"),
+    ],
+)
+def test_tilt_texture_errors(fills, tilt, error, match):
+    with pytest.raises(error, match=match):
+        tilt_texture(fills, tilt)
+
+
+def test_filled_depth_counts_steps_to_the_nearest_pixel_not_filled():
+    filled = np.zeros((1, 7, 9), bool)
+    filled[0, 1:6, 1:8] = True
+    depth = filled_depth(filled)
+    assert depth.dtype == np.int64
+    assert depth[0, 3].tolist() == [0, 1, 2, 3, 3, 3, 2, 1, 0]
+    assert filled_depth(np.ones((1, 3, 3), bool))[0, 1, 1] == 2  # the array's edge counts as not filled
+    with pytest.raises(ValueError, match="filled"):
+        filled_depth(np.ones((3, 3), bool))
+
+
+def test_a_texture_tilt_reshapes_the_draws_but_not_the_mean_or_the_std():
+    torch.manual_seed(0)
+    model = build_model(config_for("harmonic")).eval()
+    windows, masks = _windows(n=4)
+    masks[:, 7:25, 7:25] = True  # the whole hole box: every depth
+    plain = sample_fills(model, windows, masks, n_samples=64, seed=0, quantiles=(0.1, 0.9), with_draw=True)
+    draws = {}
+    for tilt in (-1.0, 0.5):
+        tilted = sample_fills(model, windows, masks, n_samples=64, seed=0, quantiles=(0.1, 0.9), with_draw=True,
+                              texture_tilt=tilt)  # fmt: skip
+        np.testing.assert_allclose(tilted.mean, plain.mean, atol=1e-6)
+        np.testing.assert_allclose(tilted.std[plain.filled], plain.std[plain.filled], rtol=1e-3)
+        assert not np.allclose(tilted.quantiles, plain.quantiles)  # the shape of the spread may change
+        draws[tilt] = tilted.draw
+    filled = plain.filled
+    energy = {tilt: _laplacian_energy(d, filled) for tilt, d in draws.items()}
+    assert energy[-1.0] < _laplacian_energy(plain.draw, filled) < energy[0.5]
+    # draw_fills applies it the same way.
+    single = draw_fills(model, windows, masks, seed=3, texture_tilt=-1.0)
+    assert _laplacian_energy(single, filled) < _laplacian_energy(draw_fills(model, windows, masks, seed=3), filled)
+
+
+def test_a_tilt_per_depth_bin_changes_only_the_pixels_whose_bins_it_changes():
+    torch.manual_seed(0)
+    model = build_model(config_for("harmonic")).eval()
+    windows, masks = _windows(n=3)
+    masks[:, 7:25, 7:25] = True
+    plain = draw_fills(model, windows, masks, seed=1)
+    # Only the deepest bin (centre 8) is tilted: pixels up to depth 5.5 (the next centre) mix no part of it.
+    deep_only = draw_fills(model, windows, masks, seed=1, texture_tilt=(0.0, 0.0, 0.0, -1.0))
+    depth = np.zeros(masks.shape, np.int64)
+    depth[:, 7:25, 7:25] = filled_depth(masks[:, 7:25, 7:25])
+    shallow = (depth >= 1) & (depth <= 5)
+    np.testing.assert_allclose(deep_only[shallow], plain[shallow], atol=1e-5)
+    assert np.abs(deep_only - plain)[depth >= 7].mean() > 1e-3
+    # The same tilt in every bin is the uniform one.
+    np.testing.assert_allclose(
+        draw_fills(model, windows, masks, seed=1, texture_tilt=(-0.5,) * 4),
+        draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5), atol=1e-5,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("preset", "tilt", "match"),
+    [
+        ("seed", -0.5, "regressed mean"),
+        ("harmonic", (0.1, 0.2), "one per depth bin"),
+        ("harmonic", (0.1, 0.2, 0.3, 9.0), "texture_tilt"),
+    ],
+)
+def test_texture_tilt_errors(preset, tilt, match):
+    model = build_model(config_for(preset))
+    windows, masks = _windows(n=1)
+    for call in (sample_fills, draw_fills):
+        with pytest.raises(ValueError, match=match):
+            call(model, windows, masks, seed=0, texture_tilt=tilt)
+    # No tilt at all is always fine.
+    draw_fills(model, windows, masks, seed=0, texture_tilt=0.0)
