@@ -9,7 +9,8 @@ for centred 18 x 18 square holes and for random hole shapes:
 * coverage of mean ± 1σ, mean ± 2σ and of the central 95 % quantile interval,
   with the raw sample spread and with the calibration stored in the model;
 * corr(std, |error|) per pixel, and the texture ratio of single samples
-  (high-pass energy of one sample over that of the truth);
+  (high-pass energy of one sample over that of the truth), with the texture
+  tilt stored in the model and, as "texture G", of G's own samples;
 
 with ``skimage.restoration.inpaint_biharmonic`` as the baseline row. Usage::
 
@@ -94,6 +95,7 @@ COLUMNS = [
     ("cal_coverage_2sigma", "cal ±2σ", "{:.1%}"),
     ("cal_interval_coverage", "cal 95%", "{:.1%}"),
     ("std_error_corr", "corr", "{:+.2f}"),
+    ("raw_texture_ratio", "texture G", "{:.2f}"),
     ("texture_ratio", "texture", "{:.2f}"),
 ]
 

@@ -489,6 +489,24 @@ def test_evaluate_model_with_a_calibration_reports_both_spreads():
         evaluate_model(model, vol, calibration={"std_scale": 2.0}, **common)
 
 
+def test_evaluate_model_applies_the_calibrated_texture_tilt_and_reports_the_untilted_texture():
+    from ctinpaint.calibration import Calibration
+    from ctinpaint.intensity import IntensityMapping
+    from ctinpaint.models import build_model, config_for
+
+    torch.manual_seed(0)
+    model = build_model(config_for("harmonic", width=4)).eval()
+    vol = np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    common = dict(intensity=IntensityMapping(low=0, high=255, dtype="uint8"), n_holes=8, n_samples=16, seed=1)
+    plain = evaluate_model(model, vol, calibration=Calibration(), **common)
+    smooth = evaluate_model(model, vol, calibration=Calibration(texture_tilt=-1.0), **common)
+    assert smooth.gan["mae"] == plain.gan["mae"]  # the mean is not touched
+    assert smooth.gan["mean_std"] == pytest.approx(plain.gan["mean_std"], rel=1e-3)  # nor the std (a std head)
+    assert smooth.gan["raw_texture_ratio"] == plain.gan["texture_ratio"] == plain.gan["raw_texture_ratio"]
+    assert smooth.gan["texture_ratio"] < 0.5 * plain.gan["texture_ratio"]
+    assert "texture ratio" in smooth.table()
+
+
 def test_is_spread_metric_names_the_uncertainty_metrics():
     from ctinpaint.evaluate import is_spread_metric
 

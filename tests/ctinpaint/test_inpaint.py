@@ -275,6 +275,22 @@ def test_the_model_calibration_scales_std_and_interval_but_not_the_fill():
         np.testing.assert_allclose(moved - mean, 0.5 * (original - mean), atol=1.0)
 
 
+def test_the_model_texture_tilt_reshapes_the_draws_but_keeps_the_fill_and_the_std():
+    from ctinpaint.calibration import Calibration
+
+    vol, mask = _data("float32")
+    torch.manual_seed(0)
+    net = build_model(config_for("harmonic", width=8)).eval()
+    plain = LoadedModel(model=net, intensity=IntensityMapping(low=0.0, high=1.0, dtype="float32"), meta={"step": 0},
+                        calibration=Calibration())  # fmt: skip
+    smooth = plain._replace(calibration=Calibration(texture_tilt=-1.0))
+    common = dict(n_samples=16, seed=3, paths=1)
+    raw, tilted = inpaint_volume(vol, mask, plain, **common), inpaint_volume(vol, mask, smooth, **common)
+    np.testing.assert_allclose(tilted.inpainted.compute(), raw.inpainted.compute(), atol=1e-6)
+    np.testing.assert_allclose(tilted.std.compute()[mask], raw.std.compute()[mask], rtol=1e-3, atol=1e-7)
+    np.testing.assert_array_equal(np.asarray(tilted.inpainted.compute())[~mask], vol[~mask])
+
+
 # --------------------------------------------------------------------------- 2.5D context
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import torch
 
-from ctinpaint.calibration import Calibration
+from ctinpaint.calibration import TEXTURE_DEPTHS, Calibration
 from ctinpaint.evaluate import evaluate_model
 from ctinpaint.intensity import IntensityMapping
 from ctinpaint.io import open_volume
@@ -309,8 +309,12 @@ def test_the_mean_net_and_std_head_learn_by_their_losses_and_travel_with_the_mod
     # Training moved both heads off their zero start: the mean is no longer just the prior.
     assert loaded.model.conditioner.mean_head.weight.abs().sum() > 0
     assert loaded.model.conditioner.std_head[-1].weight.abs().sum() > 0
-    # A model without them logs no such terms.
+    # Its calibration holds a texture tilt per depth bin, fitted on the held-out windows.
+    assert len(loaded.calibration.texture_tilt) == len(TEXTURE_DEPTHS)
+    assert set(loaded.calibration.texture) == {"holes_before", "holes_after", "box_before", "box_after"}
+    # A model without them logs no such terms, and keeps G's own texture.
     assert not any({"mean_mse", "std_nll"} & set(row.get("G", {})) for row in _log(tiny_run))
+    assert load_model(tiny_run, device="cpu").calibration.texture_tilt is None
 
 
 def test_the_generator_of_a_mean_net_model_trains_without_the_moment_and_diversity_terms(tiny_volume, tmp_path):
