@@ -583,7 +583,8 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device,
         s = min(per_launch, n_samples - done)
         z = torch.stack([model.sample_z(s, generator=gen, device=device) for gen in generators])
         with autocast(device):
-            fills = _tilted(model.generate_grouped(z, cond).reshape(w, s, L * L), tilt, weights)
+            fills = model.generate_grouped(z, cond).reshape(w, s, L * L)
+        fills = _tilted(fills, tilt, weights)  # in float32, outside autocast
         if first is None:
             first = fills[:, 0].float().reshape(w, L, L)
         moments.update(fills)
