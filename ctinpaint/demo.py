@@ -144,8 +144,8 @@ def run_demo(out, *, minutes: float = 1.5, n_samples: int = 1000, data=None, pre
             stds.append(std[win] / mapping.scale)
         masks = np.stack(masks)
         windows = np.stack(windows)
-        tilt = loaded.calibration.texture_tilt if loaded.calibration is not None else None
-        sample = draw_fills(loaded.model, windows, masks, seed=seed, texture_tilt=tilt)
+        tilts = {} if loaded.calibration is None else loaded.calibration.texture_tilts()
+        sample = draw_fills(loaded.model, windows, masks, seed=seed, **tilts)
         stats = FillStats(mean=np.stack(means), std=np.stack(stds).astype(np.float32), quantiles=None, filled=masks)
         figures.append(uncertainty_panels(
             windows, masks, np.stack(truths), stats, sample, out / "artifacts.png",

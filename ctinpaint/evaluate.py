@@ -478,9 +478,9 @@ def evaluate_model(
 
     from .sampling import draw_fills, sample_fills
 
-    tilt = getattr(calibration, "texture_tilt", None)
+    tilts = {} if calibration is None else calibration.texture_tilts()
     stats = sample_fills(
-        model, windows, masks, n_samples=n_samples, quantiles=INTERVAL_QUANTILES, seed=seed, texture_tilt=tilt
+        model, windows, masks, n_samples=n_samples, quantiles=INTERVAL_QUANTILES, seed=seed, **tilts
     )
     raw = None
     if calibration is not None:
@@ -490,7 +490,7 @@ def evaluate_model(
         from .calibration import guided_pixels
 
         stats = calibration.apply(stats, guided_pixels(masks, context))
-    single = draw_fills(model, windows, masks, seed=seed + 1, texture_tilt=tilt)
+    single = draw_fills(model, windows, masks, seed=seed + 1, **tilts)
     gan = hole_metrics(
         truth,
         stats.mean,
@@ -503,7 +503,8 @@ def evaluate_model(
     )
     if raw is not None:  # the coverages before calibration, for comparison
         gan.update({f"raw_{k}": raw[k] for k in ("coverage_1sigma", "coverage_2sigma", "interval_coverage")})
-        raw_single = single if tilt is None else draw_fills(model, windows, masks, seed=seed + 1)
+        tilted = any(v is not None for v in tilts.values())
+        raw_single = draw_fills(model, windows, masks, seed=seed + 1) if tilted else single
         gan["raw_texture_ratio"] = _texture_ratio(raw_single, truth, stats.filled)
     fill = biharmonic_fill(truth, unknown)
     base = hole_metrics(

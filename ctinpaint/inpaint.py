@@ -549,7 +549,7 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
             stats = sample_fills(
                 net, windows_, masks_, n_samples=max(2, -(-n_samples // variants)), batch=batch,
                 quantiles=quantiles, seed=seeds_, with_draw=variants > 1,
-                texture_tilt=None if model.calibration is None else model.calibration.texture_tilt,
+                **({} if model.calibration is None else model.calibration.texture_tilts()),
             )
             if model.calibration is not None:
                 calibrated = model.calibration.apply(stats, guided_pixels(masks_, context))

@@ -117,6 +117,7 @@ def sample_fills(
     progress: Callable[[int], None] | None = None,
     with_draw: bool = False,
     texture_tilt=None,
+    guided_texture_tilt=None,
 ) -> FillStats:
     """Draw ``n_samples`` fills per window and reduce them to per-pixel statistics.
 
@@ -164,6 +165,10 @@ def sample_fills(
         model's calibration fits it (``Calibration.texture_tilt``). None or 0
         keeps G's own fills. Needs a model with a regressed mean, whose mean
         it then leaves unchanged (and, with a std head, its std too).
+    guided_texture_tilt : float or sequence of float, optional
+        For a model with 2.5D context: the tilt of the guided pixels
+        (:func:`ctinpaint.calibration.guided_pixels`), ``texture_tilt``
+        then that of the others (``Calibration.guided_texture_tilt``).
 
     Returns
     -------
@@ -214,7 +219,7 @@ def sample_fills(
         raise ValueError("windows: non-finite values at known pixels")
     if not isinstance(with_draw, bool):
         raise TypeError(f"with_draw must be True or False, got {type(with_draw).__name__}")
-    tilt = _tilt_plan(model, texture_tilt, device)
+    tilt = _tilt_plan(model, texture_tilt, guided_texture_tilt, device)
     window_seeds = _window_seeds(seed, win.shape[0])
 
     n = win.shape[0]
@@ -266,7 +271,9 @@ def sample_fills(
     return FillStats(mean=mean_out, std=std_out, quantiles=q_out, filled=filled, draw=draw_out)
 
 
-def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None, texture_tilt=None) -> np.ndarray:
+def draw_fills(
+    model, windows, masks, *, seed: int | Sequence[int] | None = None, texture_tilt=None, guided_texture_tilt=None
+) -> np.ndarray:
     """One generated fill per window (a single sample, not a mean).
 
     For figures and texture checks: a single sample shows the texture the
@@ -278,7 +285,7 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
         As for :func:`sample_fills`.
     seed : int or sequence of int, optional
         As for :func:`sample_fills`.
-    texture_tilt : float or sequence of float, optional
+    texture_tilt, guided_texture_tilt : float or sequence of float, optional
         As for :func:`sample_fills`.
 
     Returns
@@ -293,12 +300,13 @@ def draw_fills(model, windows, masks, *, seed: int | Sequence[int] | None = None
     config = check_filled_model(model).config
     win, unknown = _as_windows(windows, masks, config)
     device = next(model.parameters()).device
-    _tilt_plan(model, texture_tilt, device)  # checks the argument before any work
-    return _draws_for_tilts(model, win, unknown, _window_seeds(seed, win.shape[0]), (texture_tilt,))[0]
+    _tilt_plan(model, texture_tilt, guided_texture_tilt, device)  # checks the arguments before any work
+    seeds = _window_seeds(seed, win.shape[0])
+    return _draws_for_tilts(model, win, unknown, seeds, [(texture_tilt, guided_texture_tilt)])[0]
 
 
 def _draws_for_tilts(model, win, unknown, seeds, tilts) -> list[np.ndarray]:
-    """:func:`draw_fills` of the same noise for each of several ``texture_tilt`` values (None, float or per bin).
+    """:func:`draw_fills` of the same noise for each of several ``(texture_tilt, guided_texture_tilt)`` pairs.
 
     G runs once per window: the tilt is a linear filter of its output, so
     trying many (as :func:`ctinpaint.calibration.fit_texture_tilt` does)
@@ -312,7 +320,8 @@ def _draws_for_tilts(model, win, unknown, seeds, tilts) -> list[np.ndarray]:
         Checked windows and masks (as :func:`draw_fills` prepares them).
     seeds : list of int
         One noise seed per window.
-    tilts : sequence
+    tilts : sequence of pairs
+        ``texture_tilt`` and ``guided_texture_tilt`` as for :func:`sample_fills`.
 
     Returns
     -------
@@ -323,7 +332,7 @@ def _draws_for_tilts(model, win, unknown, seeds, tilts) -> list[np.ndarray]:
     P, L = config.patch, config.hole
     o = (P - L) // 2
     device = next(model.parameters()).device
-    plans = [_tilt_plan(model, t, device) for t in tilts]
+    plans = [_tilt_plan(model, t, guided, device) for t, guided in tilts]
     known = np.where(unknown, 0.0, win).astype(np.float32)
     c = getattr(config, "context", 0)
     outs = [known[:, c].copy() for _ in tilts]
@@ -352,7 +361,7 @@ def _draws_for_tilts(model, win, unknown, seeds, tilts) -> list[np.ndarray]:
                 sel = unknown[start:stop, c, o : o + L, o : o + L]
                 weights = None
                 if any(plan is not None for plan in plans):
-                    weights = _depth_weights(unknown[start:stop, c], config, device)
+                    weights = _depth_weights(unknown[start:stop], config, device)
                 for out, plan in zip(outs, plans):
                     drawn = _tilted(fill[:, None], plan, weights)[:, 0]
                     others = None if more is None else _tilted(more, plan, weights)
@@ -423,11 +432,19 @@ def tilt_texture(fills: torch.Tensor, texture_tilt: float) -> torch.Tensor:
     return (fills.float().reshape(*fills.shape[:-2], L * L) @ matrix).reshape(fills.shape)
 
 
-def _tilt_plan(model, texture_tilt, device) -> torch.Tensor | None:
-    """Filters (B, L * L, L * L), one per depth bin (B = 1 when all are the same), or None for no tilt."""
-    if texture_tilt is None:
+def _tilt_plan(model, texture_tilt, guided_texture_tilt, device) -> torch.Tensor | None:
+    """Filters (F, L * L, L * L) or None for no tilt.
+
+    One per depth bin, then (with ``guided_texture_tilt``) one per depth bin of guided pixels; F = 1
+    when all are the same. :func:`_depth_weights` gives each pixel's weights on them.
+    """
+    if texture_tilt is None and guided_texture_tilt is None:
         return None
-    tilts = check_texture_tilt(texture_tilt)
+    tilts = check_texture_tilt(0.0 if texture_tilt is None else texture_tilt)
+    if guided_texture_tilt is not None:
+        if not getattr(model.config, "context", 0):
+            raise ValueError("guided_texture_tilt: only a model with 2.5D context has guided pixels; pass None")
+        tilts += check_texture_tilt(guided_texture_tilt, name="guided_texture_tilt")
     if not any(tilts):
         return None
     if not getattr(model.config, "mean_net", False):
@@ -442,12 +459,14 @@ def _tilt_plan(model, texture_tilt, device) -> torch.Tensor | None:
 
 
 def _tilted(fills: torch.Tensor, plan: torch.Tensor | None, weights: torch.Tensor | None) -> torch.Tensor:
-    """``fills`` (W, S, L * L) filtered by ``plan``, each pixel's bins mixed by ``weights`` (W, L * L, B)."""
+    """``fills`` (W, S, L * L) filtered by ``plan``, each pixel's filters mixed by ``weights`` (W, L * L, 2 B)."""
     if plan is None:
         return fills
     fills = fills.float()
     if plan.shape[0] == 1:
         return fills @ plan[0]
+    # Without guided tilts the plan has B filters and the guided half of the weights goes to them too.
+    weights = weights if plan.shape[0] == weights.shape[-1] else weights[..., : plan.shape[0]] + weights[..., plan.shape[0] :]
     return sum((fills @ plan[b]) * weights[:, None, :, b] for b in range(plan.shape[0]))
 
 
@@ -481,17 +500,23 @@ def filled_depth(filled) -> np.ndarray:
 
 
 def _depth_weights(unknown: np.ndarray, config, device) -> torch.Tensor:
-    """Weights (W, L * L, B) of the texture bins at each hole-box pixel of ``unknown`` (W, P, P) windows.
+    """Weights (W, L * L, 2 B) of the texture filters at each hole-box pixel of ``unknown`` (W, K, P, P) windows.
 
-    Each bin's weight is 1 at its centre and falls linearly to 0 at the neighbouring bins' centres,
-    so a pixel's tilt moves smoothly with its depth (no seams at bin edges).
+    Each depth bin's weight is 1 at its centre and falls linearly to 0 at the neighbouring bins'
+    centres, so a pixel's tilt moves smoothly with its depth (no seams at bin edges); the first B
+    weights are an unguided pixel's, the last B a guided one's (see :func:`_tilt_plan`).
     """
-    P, L = config.patch, config.hole
+    from .calibration import guided_pixels
+
+    P, L, c = config.patch, config.hole, getattr(config, "context", 0)
     o = (P - L) // 2
-    depth = filled_depth(unknown[:, o : o + L, o : o + L]).reshape(len(unknown), L * L)
+    box = (slice(None), slice(o, o + L), slice(o, o + L))
+    depth = filled_depth(unknown[:, c][box]).reshape(len(unknown), L * L)
+    guided = guided_pixels(unknown, c)[box].reshape(len(unknown), L * L, 1)
     centres = bin_centres(TEXTURE_DEPTHS)
     eye = np.eye(len(centres))
     weights = np.stack([np.interp(depth, centres, eye[b]) for b in range(len(centres))], axis=-1)
+    weights = np.concatenate([weights * ~guided, weights * guided], axis=-1)
     return torch.from_numpy(weights.astype(np.float32)).to(device)
 
 
@@ -569,7 +594,7 @@ def _sample_group(model, win, unknown, n_samples, per_launch, qs, seeds, device,
     hole = torch.from_numpy(unknown.astype(np.float32)).to(device)
     with autocast(device):
         cond = model.condition(y, hole)  # once per window
-    weights = None if tilt is None else _depth_weights(unknown[:, getattr(config, "context", 0)], config, device)
+    weights = None if tilt is None else _depth_weights(unknown, config, device)
     moments = RunningMoments((w, L * L), device)
     hist = torch.zeros((w, L * L, QUANTILE_BINS), dtype=torch.int32, device=device) if qs else None
     generators = []

@@ -112,9 +112,13 @@ def test_dict_round_trip_through_json():
     tilted = Calibration(texture_tilt=[0.5, 0, -0.25, -1], texture={"box_before": 2.0, "box_after": 1.0})
     assert tilted.texture_tilt == (0.5, 0.0, -0.25, -1.0)
     assert Calibration.from_dict(json.loads(json.dumps(tilted.to_dict()))) == tilted
-    # Model files written before the texture tilt existed have no tilt.
-    old = {k: v for k, v in cal.to_dict().items() if k not in ("texture_tilt", "texture")}
+    guided = Calibration(texture_tilt=-0.5, guided_texture_tilt=[0.25, 0, 0, 1])
+    assert Calibration.from_dict(json.loads(json.dumps(guided.to_dict()))) == guided
+    assert guided.texture_tilts() == {"texture_tilt": (-0.5,) * 4, "guided_texture_tilt": (0.25, 0.0, 0.0, 1.0)}
+    # Model files written before the texture tilt (or its guided one) existed have none.
+    old = {k: v for k, v in cal.to_dict().items() if k not in ("texture_tilt", "texture", "guided_texture_tilt")}
     assert Calibration.from_dict(old).texture_tilt is None
+    assert Calibration.from_dict(old).guided_texture_tilt is None
 
 
 @pytest.mark.parametrize(
@@ -137,6 +141,8 @@ def test_dict_round_trip_through_json():
         ({**Calibration().to_dict(), "texture_tilt": [0.1, 0.2, 0.3, -5.0]}, "texture_tilt"),
         ({**Calibration().to_dict(), "texture_tilt": "0.1"}, "texture_tilt"),
         ({**Calibration().to_dict(), "texture": {"box_after": None}}, "texture"),
+        ({**Calibration().to_dict(), "guided_texture_tilt": [0.1, 0.2, 0.3, 0.4]}, "needs texture_tilt"),
+        ({**Calibration().to_dict(), "texture_tilt": 0.0, "guided_texture_tilt": [0.1, 9.0, 0.3, 0.4]}, "guided_texture_tilt"),
     ],
 )
 def test_from_dict_refuses_bad_documents(data, match):
@@ -332,7 +338,8 @@ def test_fit_texture_tilt_brings_single_samples_towards_the_truth_texture():
     torch.manual_seed(0)
     model = build_model(config_for("harmonic", width=8)).eval()
     windows, masks = _textured_windows()
-    tilt, texture = fit_texture_tilt(model, windows, masks, seed=0)
+    tilt, guided_tilt, texture = fit_texture_tilt(model, windows, masks, seed=0)
+    assert guided_tilt is None  # no context, no guided pixel
     assert len(tilt) == len(TEXTURE_DEPTHS) and all(-1.5 <= t <= 1.5 for t in tilt)
     assert set(texture) == {"holes_before", "holes_after", "box_before", "box_after"}
     for kind in ("holes", "box"):  # the untrained G is far off; the tilt brings it closer
@@ -342,6 +349,34 @@ def test_fit_texture_tilt_brings_single_samples_towards_the_truth_texture():
     assert fit_texture_tilt(model, windows, masks, seed=0)[0] == tilt
     np.testing.assert_array_equal(windows, before[0])
     np.testing.assert_array_equal(masks, before[1])
+
+
+def test_fit_texture_tilt_fits_guided_pixels_apart():
+    """Truth grainy where a neighbouring slice is known and smooth where it is not: two tilts."""
+    import torch
+
+    from ctinpaint.models import build_model, config_for
+
+    torch.manual_seed(0)
+    model = build_model(config_for("harmonic", width=8, context=1)).eval()
+    base, _ = _textured_windows(n=64)
+    rng = np.random.default_rng(1)
+    grain = np.where(np.arange(32)[:, None] < 16, 0.08, 0.01) * rng.normal(size=(64, 32, 32))
+    centre = (base + grain).clip(0, 1).astype(np.float32)
+    windows = np.stack([base, centre, base], axis=1)
+    masks = np.zeros(windows.shape, bool)
+    masks[:, 1, 7:25, 7:25] = True
+    masks[:, [0, 2], 16:25, 7:25] = True  # the box's lower half is hidden in both neighbours: unguided
+    windows[masks] = 0.0
+    windows[:, 1] = centre  # the filled slice keeps its truth
+    tilt, guided_tilt, texture = fit_texture_tilt(model, windows, masks, seed=0)
+    assert guided_tilt is not None and len(guided_tilt) == len(TEXTURE_DEPTHS)
+    assert np.mean(guided_tilt) > np.mean(tilt) + 0.3  # rougher where the truth is
+    for kind in ("holes", "box"):
+        assert abs(np.log(texture[f"{kind}_after"])) < abs(np.log(texture[f"{kind}_before"]))
+    # Every pixel guided: one tilt for all.
+    masks[:, [0, 2]] = False
+    assert fit_texture_tilt(model, windows, masks, seed=0)[1] is None
 
 
 def test_fit_texture_tilt_errors():

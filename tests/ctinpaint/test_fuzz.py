@@ -19,8 +19,10 @@ with ``-s`` prints the current counts.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -512,6 +514,7 @@ def _check_inpaint_volume(shape, dtype, model_dtype, mask_kind, nonfinite, nan_p
 # --------------------------------------------------------------------------- the command line
 
 _WORK = Path(tempfile.mkdtemp(prefix="ctinpaint-fuzz-cli-"))
+atexit.register(shutil.rmtree, _WORK, ignore_errors=True)  # made at import, so no fixture can clean it
 _GOOD = _WORK / "good.zarr"
 save_volume({"volume": np.zeros((2, 40, 40), np.uint16), "mask": np.zeros((2, 40, 40), bool)}, _GOOD)
 (_WORK / "junk.tif").write_bytes(os.urandom(64))

@@ -411,6 +411,26 @@ def test_a_tilt_per_depth_bin_changes_only_the_pixels_whose_bins_it_changes():
     )  # fmt: skip
 
 
+def test_a_guided_tilt_changes_only_the_guided_pixels():
+    torch.manual_seed(0)
+    model = build_model(config_for("harmonic", context=1)).eval()
+    windows, masks = _windows(n=3)
+    windows, masks = np.stack([windows] * 3, axis=1), np.stack([masks] * 3, axis=1)
+    masks[:, 1, 7:25, 7:25] = True
+    masks[:, [0, 2]] = False
+    masks[:, [0, 2], 16:25, 7:25] = True  # unguided: the box's lower half
+    plain = draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5)
+    split = draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5, guided_texture_tilt=0.5)
+    np.testing.assert_allclose(split[:, 16:25], plain[:, 16:25], atol=1e-5)
+    assert np.abs(split - plain)[:, 7:16].mean() > 1e-3
+    # The mean stays the regressed one; the same tilt for both kinds is the one tilt.
+    stats = sample_fills(model, windows, masks, n_samples=32, seed=0, texture_tilt=-0.5, guided_texture_tilt=0.5)
+    np.testing.assert_allclose(stats.mean, sample_fills(model, windows, masks, n_samples=32, seed=0).mean, atol=1e-6)
+    np.testing.assert_allclose(
+        draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5, guided_texture_tilt=-0.5), plain, atol=1e-5
+    )
+
+
 @pytest.mark.parametrize(
     ("preset", "tilt", "match"),
     [
@@ -427,3 +447,14 @@ def test_texture_tilt_errors(preset, tilt, match):
             call(model, windows, masks, seed=0, texture_tilt=tilt)
     # No tilt at all is always fine.
     draw_fills(model, windows, masks, seed=0, texture_tilt=0.0)
+
+
+def test_guided_texture_tilt_errors():
+    windows, masks = _windows(n=1)
+    with pytest.raises(ValueError, match="guided_texture_tilt: only a model with 2.5D context"):
+        draw_fills(build_model(config_for("harmonic")), windows, masks, seed=0, guided_texture_tilt=0.5)
+    model = build_model(config_for("harmonic", context=1))
+    windows, masks = np.stack([windows] * 3, axis=1), np.stack([masks] * 3, axis=1)
+    for call in (sample_fills, draw_fills):
+        with pytest.raises(ValueError, match="guided_texture_tilt"):
+            call(model, windows, masks, seed=0, texture_tilt=0.1, guided_texture_tilt=(0.1, 9.0, 0.0, 0.0))

@@ -287,6 +287,10 @@ def test_a_model_with_context_trains_on_neighbouring_slices_and_inpaints(tiny_vo
     loaded = load_model(tmp_path / "run", device="cpu")
     assert loaded.model.config == config and loaded.meta["model"]["context"] == 1
     assert all(np.isfinite(row["psnr"]) for row in _log(tmp_path / "run") if "psnr" in row)
+    # The calibration windows hold unguided pixels enough for their own factors and texture tilt.
+    calibration = loaded.calibration
+    assert calibration.guided_std_scale is not None
+    assert len(calibration.texture_tilt) == len(calibration.guided_texture_tilt) == len(TEXTURE_DEPTHS)
     mask = np.zeros(tiny_volume.shape, bool)
     mask[1, 40:50, 40:52] = True
     out = np.asarray(inpaint_volume(tiny_volume, mask, loaded, n_samples=4, seed=0).inpainted)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 import pytest
 
 # Mesa (the software OpenGL under Xvfb) writes a shader cache into the user's home by default.
 _CACHE = tempfile.mkdtemp(prefix="ctinpaint-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 os.environ.setdefault("MESA_SHADER_CACHE_DIR", _CACHE)
 os.environ.setdefault("XDG_CACHE_HOME", _CACHE)
 
