@@ -117,7 +117,9 @@ class TrainConfig:
         Fraction of rows (at the bottom of every slice) held out for validation;
         the training sampler never sees them.
     n_val, val_samples : int
-        Validation windows, and samples per window for their mean/std.
+        Validation windows, and samples per window for their mean/std. As
+        many more held-out windows calibrate the exported model (a 2.5D
+        model: twice as many, half with the hole through every context slice).
     seed : int
     device : str
         "auto", "cpu", "cuda" or "cuda:N".
