@@ -402,10 +402,11 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
 
     P, L, c = model_config.patch, model_config.hole, model_config.context
     heldout = heldout_rows(vol, patch=P, fraction=config.holdout)
-    val_sampler = PatchSampler(
-        vol, mask=msk, exclude=~heldout, patch=P, hole=L, hole_shape=config.hole_shape,
-        batch_size=config.n_val, seed=config.seed + 1, intensity=intensity, context=c,
-    )
+    held_out = dict(
+        mask=msk, exclude=~heldout, patch=P, hole=L, hole_shape=config.hole_shape, batch_size=config.n_val,
+        intensity=intensity, context=c,
+    )  # fmt: skip
+    val_sampler = PatchSampler(vol, seed=config.seed + 1, **held_out)
     # The first n_val held-out windows validate (and pick the best checkpoint); the next
     # n_val calibrate the spread of the exported model, so it is not fitted on the windows it was chosen on.
     # Windows (N, K, P, P) go to the model; the truth of the filled slice, (N, P, P), scores it.
@@ -417,10 +418,7 @@ def train_model(volume, out_dir, *, mask=None, model_config=None, config: TrainC
         # whose hole continues both ways have them: a quarter. Fitted on those alone, the factors moved by
         # 7 % and 18 % between 128 and 1024 calibration windows on the 3D phantom, so n_val more windows
         # with the hole through every context slice join the calibration.
-        deep = PatchSampler(
-            vol, mask=msk, exclude=~heldout, patch=P, hole=L, hole_shape=config.hole_shape,
-            batch_size=config.n_val, seed=config.seed + 5, intensity=intensity, context=c, hole_depth=c,
-        ).take(config.n_val)  # fmt: skip
+        deep = PatchSampler(vol, seed=config.seed + 5, hole_depth=c, **held_out).take(config.n_val)
         calib_windows = np.concatenate([calib_windows, deep.x])
         calib_unknown = np.concatenate([calib_unknown, deep.hole > 0.5])
     val_truth = val_windows[:, c]
