@@ -311,7 +311,8 @@ def loss_curves(log_path, path) -> Path:
                     ax.set_yscale("log")
                 elif values.size and np.abs(values).max() > 100 * max(np.median(np.abs(values)), 1e-6):
                     ax.set_yscale("symlog", linthresh=1.0)  # terms that can be negative (likelihoods)
-                ax.legend(loc="best", frameon=False)
+                # Seven terms rarely find an empty corner: a light box keeps the labels legible over curves.
+                ax.legend(loc="best", framealpha=0.8, edgecolor="none")
         if nval:
             axes = parts.pop(0).subplots(val_rows, val_cols, squeeze=False).ravel()
             for ax, (key, (x, y)) in zip(axes, val.items()):
