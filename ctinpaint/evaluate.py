@@ -487,9 +487,9 @@ def evaluate_model(
         raw = hole_metrics(
             truth, stats.mean, stats.std, stats.filled, low=stats.quantiles[0], high=stats.quantiles[1], hole=hole
         )
-        from .calibration import guided_pixels
+        from .calibration import guided_sides
 
-        stats = calibration.apply(stats, guided_pixels(masks, context))
+        stats = calibration.apply(stats, guided_sides(masks, context))
     single = draw_fills(model, windows, masks, seed=seed + 1, **tilts)
     gan = hole_metrics(
         truth,

@@ -446,7 +446,7 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
     so a slab's result does not depend on how the volume is cut into slabs.
     """
     from .artifacts import find_artifacts, windows_for
-    from .calibration import guided_pixels
+    from .calibration import guided_sides
 
     net, intensity = model.model, model.intensity
     P, L, context = net.config.patch, net.config.hole, net.config.context
@@ -552,7 +552,7 @@ def _inpaint_planes(planes, masks, model, *, start, halo, axis, n_samples, paths
                 **({} if model.calibration is None else model.calibration.texture_tilts()),
             )
             if model.calibration is not None:
-                calibrated = model.calibration.apply(stats, guided_pixels(masks_, context))
+                calibrated = model.calibration.apply(stats, guided_sides(masks_, context))
                 stats = _calibrate_draw(stats, calibrated) if variants > 1 else calibrated
             if variants > 1:
                 stats = _pool_paths(stats, variants)

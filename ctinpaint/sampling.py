@@ -118,6 +118,7 @@ def sample_fills(
     with_draw: bool = False,
     texture_tilt=None,
     guided_texture_tilt=None,
+    flanked_texture_tilt=None,
 ) -> FillStats:
     """Draw ``n_samples`` fills per window and reduce them to per-pixel statistics.
 
@@ -169,6 +170,11 @@ def sample_fills(
         For a model with 2.5D context: the tilt of the guided pixels
         (:func:`ctinpaint.calibration.guided_pixels`), ``texture_tilt``
         then that of the others (``Calibration.guided_texture_tilt``).
+    flanked_texture_tilt : float or sequence of float, optional
+        With ``guided_texture_tilt``: the tilt of the pixels where both
+        adjacent slices are known (:func:`ctinpaint.calibration.guided_sides`),
+        ``guided_texture_tilt`` then that of the one-sided ones
+        (``Calibration.flanked_texture_tilt``).
 
     Returns
     -------
@@ -219,7 +225,8 @@ def sample_fills(
         raise ValueError("windows: non-finite values at known pixels")
     if not isinstance(with_draw, bool):
         raise TypeError(f"with_draw must be True or False, got {type(with_draw).__name__}")
-    tilt = _tilt_plan(model, texture_tilt, guided_texture_tilt, device)
+    tilt = _tilt_plan(model, device, texture_tilt=texture_tilt, guided_texture_tilt=guided_texture_tilt,
+                      flanked_texture_tilt=flanked_texture_tilt)  # fmt: skip
     window_seeds = _window_seeds(seed, win.shape[0])
 
     n = win.shape[0]
@@ -272,7 +279,14 @@ def sample_fills(
 
 
 def draw_fills(
-    model, windows, masks, *, seed: int | Sequence[int] | None = None, texture_tilt=None, guided_texture_tilt=None
+    model,
+    windows,
+    masks,
+    *,
+    seed: int | Sequence[int] | None = None,
+    texture_tilt=None,
+    guided_texture_tilt=None,
+    flanked_texture_tilt=None,
 ) -> np.ndarray:
     """One generated fill per window (a single sample, not a mean).
 
@@ -285,7 +299,7 @@ def draw_fills(
         As for :func:`sample_fills`.
     seed : int or sequence of int, optional
         As for :func:`sample_fills`.
-    texture_tilt, guided_texture_tilt : float or sequence of float, optional
+    texture_tilt, guided_texture_tilt, flanked_texture_tilt : float or sequence of float, optional
         As for :func:`sample_fills`.
 
     Returns
@@ -300,13 +314,14 @@ def draw_fills(
     config = check_filled_model(model).config
     win, unknown = _as_windows(windows, masks, config)
     device = next(model.parameters()).device
-    _tilt_plan(model, texture_tilt, guided_texture_tilt, device)  # checks the arguments before any work
+    tilts = dict(texture_tilt=texture_tilt, guided_texture_tilt=guided_texture_tilt, flanked_texture_tilt=flanked_texture_tilt)
+    _tilt_plan(model, device, **tilts)  # checks the arguments before any work
     seeds = _window_seeds(seed, win.shape[0])
-    return _draws_for_tilts(model, win, unknown, seeds, [(texture_tilt, guided_texture_tilt)])[0]
+    return _draws_for_tilts(model, win, unknown, seeds, [tilts])[0]
 
 
 def _draws_for_tilts(model, win, unknown, seeds, tilts) -> list[np.ndarray]:
-    """:func:`draw_fills` of the same noise for each of several ``(texture_tilt, guided_texture_tilt)`` pairs.
+    """:func:`draw_fills` of the same noise for each of several sets of texture tilts.
 
     G runs once per window: the tilt is a linear filter of its output, so
     trying many (as :func:`ctinpaint.calibration.fit_texture_tilt` does)
@@ -320,8 +335,9 @@ def _draws_for_tilts(model, win, unknown, seeds, tilts) -> list[np.ndarray]:
         Checked windows and masks (as :func:`draw_fills` prepares them).
     seeds : list of int
         One noise seed per window.
-    tilts : sequence of pairs
-        ``texture_tilt`` and ``guided_texture_tilt`` as for :func:`sample_fills`.
+    tilts : sequence of dict
+        Keyword arguments ``texture_tilt``, ``guided_texture_tilt`` and
+        ``flanked_texture_tilt`` (any may be left out) as for :func:`sample_fills`.
 
     Returns
     -------
@@ -332,7 +348,7 @@ def _draws_for_tilts(model, win, unknown, seeds, tilts) -> list[np.ndarray]:
     P, L = config.patch, config.hole
     o = (P - L) // 2
     device = next(model.parameters()).device
-    plans = [_tilt_plan(model, t, guided, device) for t, guided in tilts]
+    plans = [_tilt_plan(model, device, **t) for t in tilts]
     known = np.where(unknown, 0.0, win).astype(np.float32)
     c = getattr(config, "context", 0)
     outs = [known[:, c].copy() for _ in tilts]
@@ -432,19 +448,26 @@ def tilt_texture(fills: torch.Tensor, texture_tilt: float) -> torch.Tensor:
     return (fills.float().reshape(*fills.shape[:-2], L * L) @ matrix).reshape(fills.shape)
 
 
-def _tilt_plan(model, texture_tilt, guided_texture_tilt, device) -> torch.Tensor | None:
-    """Filters (F, L * L, L * L) or None for no tilt.
+def _tilt_plan(model, device, *, texture_tilt=None, guided_texture_tilt=None, flanked_texture_tilt=None):
+    """Filters (F, L * L, L * L), or None for no tilt.
 
-    One per depth bin, then (with ``guided_texture_tilt``) one per depth bin of guided pixels; F = 1
-    when all are the same. :func:`_depth_weights` gives each pixel's weights on them.
+    One per depth bin, then (with ``guided_texture_tilt``) one per depth bin of guided pixels, then
+    (with ``flanked_texture_tilt``) one per depth bin of flanked pixels; F = 1 when all are the same.
+    :func:`_depth_weights` gives each pixel's weights on them.
     """
-    if texture_tilt is None and guided_texture_tilt is None:
+    if texture_tilt is None and guided_texture_tilt is None and flanked_texture_tilt is None:
         return None
     tilts = check_texture_tilt(0.0 if texture_tilt is None else texture_tilt)
-    if guided_texture_tilt is not None:
+    if guided_texture_tilt is not None or flanked_texture_tilt is not None:
+        name = "guided_texture_tilt" if guided_texture_tilt is not None else "flanked_texture_tilt"
         if not getattr(model.config, "context", 0):
-            raise ValueError("guided_texture_tilt: only a model with 2.5D context has guided pixels; pass None")
+            raise ValueError(f"{name}: only a model with 2.5D context has guided pixels; pass None")
+    if flanked_texture_tilt is not None and guided_texture_tilt is None:
+        raise ValueError("flanked_texture_tilt needs guided_texture_tilt (the tilt of the one-sided guided pixels)")
+    if guided_texture_tilt is not None:
         tilts += check_texture_tilt(guided_texture_tilt, name="guided_texture_tilt")
+    if flanked_texture_tilt is not None:
+        tilts += check_texture_tilt(flanked_texture_tilt, name="flanked_texture_tilt")
     if not any(tilts):
         return None
     if not getattr(model.config, "mean_net", False):
@@ -459,14 +482,19 @@ def _tilt_plan(model, texture_tilt, guided_texture_tilt, device) -> torch.Tensor
 
 
 def _tilted(fills: torch.Tensor, plan: torch.Tensor | None, weights: torch.Tensor | None) -> torch.Tensor:
-    """``fills`` (W, S, L * L) filtered by ``plan``, each pixel's filters mixed by ``weights`` (W, L * L, 2 B)."""
+    """``fills`` (W, S, L * L) filtered by ``plan``, each pixel's filters mixed by ``weights`` (W, L * L, 3 B)."""
     if plan is None:
         return fills
     fills = fills.float()
     if plan.shape[0] == 1:
         return fills @ plan[0]
-    # Without guided tilts the plan has B filters and the guided half of the weights goes to them too.
-    weights = weights if plan.shape[0] == weights.shape[-1] else weights[..., : plan.shape[0]] + weights[..., plan.shape[0] :]
+    # A plan of B filters serves all three kinds of pixel; one of 2 B the unguided and all guided ones.
+    B = weights.shape[-1] // 3
+    unguided, one, both = weights[..., :B], weights[..., B : 2 * B], weights[..., 2 * B :]
+    if plan.shape[0] == B:
+        weights = unguided + one + both
+    elif plan.shape[0] == 2 * B:
+        weights = torch.cat([unguided, one + both], dim=-1)
     return sum((fills @ plan[b]) * weights[:, None, :, b] for b in range(plan.shape[0]))
 
 
@@ -500,23 +528,24 @@ def filled_depth(filled) -> np.ndarray:
 
 
 def _depth_weights(unknown: np.ndarray, config, device) -> torch.Tensor:
-    """Weights (W, L * L, 2 B) of the texture filters at each hole-box pixel of ``unknown`` (W, K, P, P) windows.
+    """Weights (W, L * L, 3 B) of the texture filters at each hole-box pixel of ``unknown`` (W, K, P, P) windows.
 
     Each depth bin's weight is 1 at its centre and falls linearly to 0 at the neighbouring bins'
     centres, so a pixel's tilt moves smoothly with its depth (no seams at bin edges); the first B
-    weights are an unguided pixel's, the last B a guided one's (see :func:`_tilt_plan`).
+    weights are an unguided pixel's, the next B a one-sided guided one's, the last B a flanked
+    one's (see :func:`_tilt_plan`).
     """
-    from .calibration import guided_pixels
+    from .calibration import guided_sides
 
     P, L, c = config.patch, config.hole, getattr(config, "context", 0)
     o = (P - L) // 2
     box = (slice(None), slice(o, o + L), slice(o, o + L))
     depth = filled_depth(unknown[:, c][box]).reshape(len(unknown), L * L)
-    guided = guided_pixels(unknown, c)[box].reshape(len(unknown), L * L, 1)
+    sides = guided_sides(unknown, c)[box].reshape(len(unknown), L * L, 1)
     centres = bin_centres(TEXTURE_DEPTHS)
     eye = np.eye(len(centres))
     weights = np.stack([np.interp(depth, centres, eye[b]) for b in range(len(centres))], axis=-1)
-    weights = np.concatenate([weights * ~guided, weights * guided], axis=-1)
+    weights = np.concatenate([weights * (sides == k) for k in (0, 1, 2)], axis=-1)
     return torch.from_numpy(weights.astype(np.float32)).to(device)
 
 

@@ -613,7 +613,7 @@ def _data_parallel_view(model, device: str):
 
 def _calibrate(model, out_dir: Path, windows: np.ndarray, unknown: np.ndarray, config: TrainConfig):
     """Texture tilt and spread factors of the exported (best) networks, fitted on the calibration windows (N, K, P, P)."""
-    from .calibration import fit_calibration, fit_texture_tilt, guided_pixels
+    from .calibration import Calibration, fit_calibration, fit_texture_tilt, guided_sides
     from .evaluate import INTERVAL_QUANTILES
     from .sampling import sample_fills
 
@@ -621,21 +621,21 @@ def _calibrate(model, out_dir: Path, windows: np.ndarray, unknown: np.ndarray, c
     for name, network in _parts(model).items():
         network.load_state_dict(states[name])
     model.eval()
-    tilt, guided_tilt, texture = None, None, {}
+    tilts = {}
     if model.config.mean_net:
         # First: the tilt reshapes the fills whose quantiles the interval factor is fitted on.
         try:
-            tilt, guided_tilt, texture = fit_texture_tilt(model, windows, unknown, seed=config.seed + 4)
+            tilts = fit_texture_tilt(model, windows, unknown, seed=config.seed + 4)
         except ValueError as exc:  # held-out windows without texture (a flat volume): G's own texture stays
             warnings.warn(f"texture tilt not fitted: {exc}", stacklevel=2)
     # At least 64 samples: the quantiles of fewer are too coarse to calibrate the interval.
     stats = sample_fills(
         model, windows, unknown, n_samples=max(config.val_samples, 64), quantiles=INTERVAL_QUANTILES,
-        seed=config.seed + 2, texture_tilt=tilt, guided_texture_tilt=guided_tilt,
+        seed=config.seed + 2, **Calibration(**tilts).texture_tilts(),
     )  # fmt: skip
     context = model.config.context
-    calibration = fit_calibration(windows[:, context], stats, guided_pixels(unknown, context))
-    return replace(calibration, texture_tilt=tilt, guided_texture_tilt=guided_tilt, texture=texture)
+    calibration = fit_calibration(windows[:, context], stats, guided_sides(unknown, context))
+    return replace(calibration, **tilts)
 
 
 def _calibrate_tiled(loaded, vol, msk, heldout, config: TrainConfig):

@@ -18,6 +18,7 @@ from ctinpaint.calibration import (
     fit_texture_tilt,
     fit_tiled_calibration,
     guided_pixels,
+    guided_sides,
 )
 from ctinpaint.sampling import FillStats
 
@@ -114,11 +115,15 @@ def test_dict_round_trip_through_json():
     assert Calibration.from_dict(json.loads(json.dumps(tilted.to_dict()))) == tilted
     guided = Calibration(texture_tilt=-0.5, guided_texture_tilt=[0.25, 0, 0, 1])
     assert Calibration.from_dict(json.loads(json.dumps(guided.to_dict()))) == guided
-    assert guided.texture_tilts() == {"texture_tilt": (-0.5,) * 4, "guided_texture_tilt": (0.25, 0.0, 0.0, 1.0)}
-    # Model files written before the texture tilt (or its guided one) existed have none.
-    old = {k: v for k, v in cal.to_dict().items() if k not in ("texture_tilt", "texture", "guided_texture_tilt")}
+    assert guided.texture_tilts() == {
+        "texture_tilt": (-0.5,) * 4, "guided_texture_tilt": (0.25, 0.0, 0.0, 1.0), "flanked_texture_tilt": None
+    }  # fmt: skip
+    # Model files written before the texture tilt (or its guided or flanked one) existed have none.
+    gone = ("texture_tilt", "texture", "guided_texture_tilt", "flanked_texture_tilt")
+    old = {k: v for k, v in cal.to_dict().items() if k not in gone}
     assert Calibration.from_dict(old).texture_tilt is None
     assert Calibration.from_dict(old).guided_texture_tilt is None
+    assert Calibration.from_dict(old).flanked_texture_tilt is None
 
 
 @pytest.mark.parametrize(
@@ -143,6 +148,9 @@ def test_dict_round_trip_through_json():
         ({**Calibration().to_dict(), "texture": {"box_after": None}}, "texture"),
         ({**Calibration().to_dict(), "guided_texture_tilt": [0.1, 0.2, 0.3, 0.4]}, "needs texture_tilt"),
         ({**Calibration().to_dict(), "texture_tilt": 0.0, "guided_texture_tilt": [0.1, 9.0, 0.3, 0.4]}, "guided_texture_tilt"),
+        ({**Calibration().to_dict(), "texture_tilt": 0.0, "flanked_texture_tilt": 0.1}, "needs guided_texture_tilt"),
+        ({**Calibration().to_dict(), "texture_tilt": 0.0, "guided_texture_tilt": 0.0, "flanked_texture_tilt": [9.0] * 4},
+         "flanked_texture_tilt"),
     ],
 )
 def test_from_dict_refuses_bad_documents(data, match):
@@ -202,11 +210,11 @@ def test_too_few_guided_pixels_fit_one_factor():
 def test_guided_factors_need_the_guided_map():
     truth, stats, guided = _two_regimes()
     two = fit_calibration(truth, stats, guided)
-    with pytest.raises(ValueError, match="guided"):
+    with pytest.raises(ValueError, match="sides: .*guided"):
         two.apply(stats)
-    with pytest.raises(ValueError, match="guided"):
+    with pytest.raises(ValueError, match="sides: .*guided"):
         two.apply(stats, guided[:, :3])
-    with pytest.raises(ValueError, match="guided shape"):
+    with pytest.raises(ValueError, match="sides shape"):
         fit_calibration(truth, stats, guided[:2])
     with pytest.raises(ValueError, match="given together"):
         Calibration(guided_std_scale=1.0)
@@ -215,6 +223,73 @@ def test_guided_factors_need_the_guided_map():
     old = Calibration(std_scale=0.7).to_dict()
     del old["guided_std_scale"], old["guided_interval_scale"]  # a model file from before guided factors
     assert Calibration.from_dict(old) == Calibration(std_scale=0.7)
+
+
+def _three_regimes(seed=0, n=40, size=32):
+    """Unguided pixels (left third) twice too narrow, one-sided ones (middle) right, flanked ones (right) twice too wide."""
+    rng = np.random.default_rng(seed)
+    std = np.full((n, size, size), 0.1, np.float32)
+    sides = np.zeros((n, size, size), np.int8)
+    sides[:, :, 11:22], sides[:, :, 22:] = 1, 2
+    err = rng.normal(size=std.shape) * np.array([0.2, 0.1, 0.05])[sides]
+    truth = err.astype(np.float32)
+    stats = FillStats(mean=np.zeros_like(truth), std=std, quantiles=None, filled=np.ones(truth.shape, bool))
+    return truth, stats, sides
+
+
+def test_flanked_pixels_get_their_own_factors():
+    truth, stats, sides = _three_regimes()
+    cal = fit_calibration(truth, stats, sides)
+    assert cal.std_scale == pytest.approx(2.0, rel=0.05)
+    assert cal.guided_std_scale == pytest.approx(1.0, rel=0.05)
+    assert cal.flanked_std_scale == pytest.approx(0.5, rel=0.05)
+    calibrated = cal.apply(stats, sides)
+    for k in (0, 1, 2):
+        part = sides == k
+        err, std = np.abs(truth[part]), calibrated.std[part]
+        assert abs(np.mean(err <= std) - NORMAL_COVERAGE[0]) < 0.03
+        assert abs(np.mean(err <= 2 * std) - NORMAL_COVERAGE[1]) < 0.03
+    assert Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))) == cal
+    # Pooled, the guided factor lies between the two kinds' and fits neither.
+    pooled = fit_calibration(truth, stats, sides > 0)
+    assert pooled.flanked_std_scale is None and 0.55 < pooled.guided_std_scale < 0.95
+    # Too few flanked pixels: one guided pair for both kinds.
+    few = np.where(sides == 2, 1, sides).astype(np.int8)
+    few[0, 0, 22:] = 2
+    single = fit_calibration(truth, stats, few)
+    assert single.flanked_std_scale is None and single.guided_std_scale is not None
+
+
+def test_flanked_factors_errors_and_old_files():
+    truth, stats, sides = _three_regimes()
+    cal = fit_calibration(truth, stats, sides)
+    with pytest.raises(ValueError, match="not a bool map"):
+        cal.apply(stats, sides > 0)
+    with pytest.raises(ValueError, match="given together"):
+        Calibration(guided_std_scale=1.0, guided_interval_scale=1.0, flanked_std_scale=0.5)
+    with pytest.raises(ValueError, match="needs guided_std_scale"):
+        Calibration(flanked_std_scale=0.5, flanked_interval_scale=0.5)
+    with pytest.raises(ValueError, match="flanked_interval_scale"):
+        Calibration(guided_std_scale=1.0, guided_interval_scale=1.0, flanked_std_scale=0.5, flanked_interval_scale=0.0)
+    old = cal.to_dict()
+    del old["flanked_std_scale"], old["flanked_interval_scale"]  # a model file from before flanked factors
+    loaded = Calibration.from_dict(old)
+    assert loaded.flanked_std_scale is None
+    # Then the guided factors serve every guided pixel, one-sided or flanked.
+    applied = loaded.apply(stats, sides)
+    assert np.all(applied.std[sides == 2] == applied.std[sides == 1][0])
+
+
+def test_guided_sides_count_the_known_adjacent_slices():
+    masks = np.ones((1, 5, 8, 8), bool)
+    masks[0, 1, :, :4] = False  # above: known on the left
+    masks[0, 3, :, 2:6] = False  # below: known in the middle
+    masks[0, 0] = False  # two slices away: does not count
+    sides = guided_sides(masks, 2)[0]
+    assert sides.dtype == np.int8
+    assert sides[0].tolist() == [1, 1, 2, 2, 1, 1, 0, 0]
+    assert np.array_equal(guided_pixels(masks, 2)[0], sides > 0)
+    assert not guided_sides(np.zeros((2, 1, 8, 8), bool), 0).any()
 
 
 def test_guided_pixels_of_context_windows():
@@ -338,45 +413,72 @@ def test_fit_texture_tilt_brings_single_samples_towards_the_truth_texture():
     torch.manual_seed(0)
     model = build_model(config_for("harmonic", width=8)).eval()
     windows, masks = _textured_windows()
-    tilt, guided_tilt, texture = fit_texture_tilt(model, windows, masks, seed=0)
-    assert guided_tilt is None  # no context, no guided pixel
+    fitted = fit_texture_tilt(model, windows, masks, seed=0)
+    tilt, texture = fitted["texture_tilt"], fitted["texture"]
+    assert fitted["guided_texture_tilt"] is None and fitted["flanked_texture_tilt"] is None  # no context
+    assert Calibration(**fitted).texture_tilt == tilt  # the fields of a calibration
     assert len(tilt) == len(TEXTURE_DEPTHS) and all(-1.5 <= t <= 1.5 for t in tilt)
     assert set(texture) == {"holes_before", "holes_after", "box_before", "box_after"}
     for kind in ("holes", "box"):  # the untrained G is far off; the tilt brings it closer
         assert abs(np.log(texture[f"{kind}_after"])) < abs(np.log(texture[f"{kind}_before"])) - 0.3
     # The same seed fits the same tilt; the inputs are not modified.
     before = windows.copy(), masks.copy()
-    assert fit_texture_tilt(model, windows, masks, seed=0)[0] == tilt
+    assert fit_texture_tilt(model, windows, masks, seed=0)["texture_tilt"] == tilt
     np.testing.assert_array_equal(windows, before[0])
     np.testing.assert_array_equal(masks, before[1])
 
 
-def test_fit_texture_tilt_fits_guided_pixels_apart():
-    """Truth grainy where a neighbouring slice is known and smooth where it is not: two tilts."""
-    import torch
-
-    from ctinpaint.models import build_model, config_for
-
-    torch.manual_seed(0)
-    model = build_model(config_for("harmonic", width=8, context=1)).eval()
+def _context_windows(grain_by_row):
+    """Windows (64, 3, 32, 32) of a context model whose centre slice's grain varies by row, and their masks."""
     base, _ = _textured_windows(n=64)
     rng = np.random.default_rng(1)
-    grain = np.where(np.arange(32)[:, None] < 16, 0.08, 0.01) * rng.normal(size=(64, 32, 32))
+    grain = np.asarray(grain_by_row)[:, None] * rng.normal(size=(64, 32, 32))
     centre = (base + grain).clip(0, 1).astype(np.float32)
     windows = np.stack([base, centre, base], axis=1)
     masks = np.zeros(windows.shape, bool)
     masks[:, 1, 7:25, 7:25] = True
     masks[:, [0, 2], 16:25, 7:25] = True  # the box's lower half is hidden in both neighbours: unguided
-    windows[masks] = 0.0
-    windows[:, 1] = centre  # the filled slice keeps its truth
-    tilt, guided_tilt, texture = fit_texture_tilt(model, windows, masks, seed=0)
+    return windows, masks
+
+
+def _context_model():
+    import torch
+
+    from ctinpaint.models import build_model, config_for
+
+    torch.manual_seed(0)
+    return build_model(config_for("harmonic", width=8, context=1)).eval()
+
+
+def test_fit_texture_tilt_fits_guided_pixels_apart():
+    """Truth grainy where a neighbouring slice is known and smooth where it is not: two tilts."""
+    model = _context_model()
+    windows, masks = _context_windows(np.where(np.arange(32) < 16, 0.08, 0.01))
+    fitted = fit_texture_tilt(model, windows, masks, seed=0)
+    tilt, guided_tilt, texture = fitted["texture_tilt"], fitted["guided_texture_tilt"], fitted["texture"]
     assert guided_tilt is not None and len(guided_tilt) == len(TEXTURE_DEPTHS)
+    assert fitted["flanked_texture_tilt"] is None  # every guided pixel has both sides known: one group
     assert np.mean(guided_tilt) > np.mean(tilt) + 0.3  # rougher where the truth is
     for kind in ("holes", "box"):
         assert abs(np.log(texture[f"{kind}_after"])) < abs(np.log(texture[f"{kind}_before"]))
     # Every pixel guided: one tilt for all.
     masks[:, [0, 2]] = False
-    assert fit_texture_tilt(model, windows, masks, seed=0)[1] is None
+    assert fit_texture_tilt(model, windows, masks, seed=0)["guided_texture_tilt"] is None
+
+
+def test_fit_texture_tilt_fits_flanked_pixels_apart():
+    """Among guided pixels, truth grainy where one side is known and smooth where both are: a third tilt."""
+    model = _context_model()
+    rows = np.arange(32)
+    windows, masks = _context_windows(np.where(rows < 12, 0.08, np.where(rows < 16, 0.01, 0.04)))
+    masks[:, 0, 0:12, 7:25] = True  # rows 7-11: only the slice below is known; rows 12-15: both
+    fitted = fit_texture_tilt(model, windows, masks, seed=0)
+    guided, flanked = fitted["guided_texture_tilt"], fitted["flanked_texture_tilt"]
+    assert guided is not None and flanked is not None and len(flanked) == len(TEXTURE_DEPTHS)
+    assert np.mean(guided) > np.mean(flanked) + 0.3
+    calibration = Calibration(**fitted)
+    assert calibration.texture_tilts()["flanked_texture_tilt"] == flanked
+    assert Calibration.from_dict(json.loads(json.dumps(calibration.to_dict()))) == calibration
 
 
 def test_fit_texture_tilt_errors():

@@ -357,6 +357,21 @@ def test_guided_calibration_scales_pixels_with_a_known_neighbour_by_its_own_fact
     np.testing.assert_allclose(cal[4, 20:30, 30:40], 3.0 * raw[4, 20:30, 30:40], rtol=1e-5)  # both hidden
 
 
+def test_flanked_calibration_scales_pixels_with_both_neighbours_known_by_its_own_factor():
+    from ctinpaint.calibration import Calibration
+
+    vol, mask = _data("float32", shape=(8, 48, 56))
+    mask[4, 20:30, 30:50] = True  # slice 3 hides 20:45 x 5:40: one side known on 30:40, both on 40:50
+    raw_model = _context_model()
+    calibration = Calibration(std_scale=3.0, interval_scale=1.0, guided_std_scale=0.5, guided_interval_scale=1.0,
+                              flanked_std_scale=0.25, flanked_interval_scale=1.0)  # fmt: skip
+    common = dict(n_samples=16, seed=3, paths=1)
+    raw = np.asarray(inpaint_volume(vol, mask, raw_model, **common).std.compute())
+    cal = np.asarray(inpaint_volume(vol, mask, raw_model._replace(calibration=calibration), **common).std.compute())
+    np.testing.assert_allclose(cal[4, 20:30, 30:40], 0.5 * raw[4, 20:30, 30:40], rtol=1e-5)  # slice 5 known
+    np.testing.assert_allclose(cal[4, 20:30, 40:50], 0.25 * raw[4, 20:30, 40:50], rtol=1e-5)  # slices 3 and 5
+
+
 # --------------------------------------------------------------------------- large artifacts
 
 

@@ -411,14 +411,20 @@ def test_a_tilt_per_depth_bin_changes_only_the_pixels_whose_bins_it_changes():
     )  # fmt: skip
 
 
-def test_a_guided_tilt_changes_only_the_guided_pixels():
+def _context_model_and_windows():
+    """A 2.5D model and windows whose hole box is guided (both neighbours known) above row 16, unguided below."""
     torch.manual_seed(0)
     model = build_model(config_for("harmonic", context=1)).eval()
     windows, masks = _windows(n=3)
     windows, masks = np.stack([windows] * 3, axis=1), np.stack([masks] * 3, axis=1)
     masks[:, 1, 7:25, 7:25] = True
     masks[:, [0, 2]] = False
-    masks[:, [0, 2], 16:25, 7:25] = True  # unguided: the box's lower half
+    masks[:, [0, 2], 16:25, 7:25] = True
+    return model, windows, masks
+
+
+def test_a_guided_tilt_changes_only_the_guided_pixels():
+    model, windows, masks = _context_model_and_windows()
     plain = draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5)
     split = draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5, guided_texture_tilt=0.5)
     np.testing.assert_allclose(split[:, 16:25], plain[:, 16:25], atol=1e-5)
@@ -429,6 +435,22 @@ def test_a_guided_tilt_changes_only_the_guided_pixels():
     np.testing.assert_allclose(
         draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5, guided_texture_tilt=-0.5), plain, atol=1e-5
     )
+
+
+def test_a_flanked_tilt_changes_only_the_pixels_with_both_neighbours_known():
+    model, windows, masks = _context_model_and_windows()
+    masks[:, 0, 7:12, 7:25] = True  # one side known: rows 7-11; both: rows 12-15
+    two = draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5, guided_texture_tilt=0.5)
+    three = draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5, guided_texture_tilt=0.5, flanked_texture_tilt=1.0)
+    np.testing.assert_allclose(three[:, 16:25], two[:, 16:25], atol=1e-5)
+    np.testing.assert_allclose(three[:, 7:12], two[:, 7:12], atol=1e-5)
+    assert np.abs(three - two)[:, 12:16].mean() > 1e-3
+    # Without a flanked tilt, the guided one serves the flanked pixels; with it equal, nothing changes.
+    same = draw_fills(model, windows, masks, seed=1, texture_tilt=-0.5, guided_texture_tilt=0.5, flanked_texture_tilt=0.5)
+    np.testing.assert_allclose(same, two, atol=1e-5)
+    stats = sample_fills(model, windows, masks, n_samples=32, seed=0, texture_tilt=-0.5, guided_texture_tilt=0.5,
+                         flanked_texture_tilt=1.0)  # fmt: skip
+    np.testing.assert_allclose(stats.mean, sample_fills(model, windows, masks, n_samples=32, seed=0).mean, atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -449,12 +471,17 @@ def test_texture_tilt_errors(preset, tilt, match):
     draw_fills(model, windows, masks, seed=0, texture_tilt=0.0)
 
 
-def test_guided_texture_tilt_errors():
+def test_guided_and_flanked_texture_tilt_errors():
     windows, masks = _windows(n=1)
-    with pytest.raises(ValueError, match="guided_texture_tilt: only a model with 2.5D context"):
-        draw_fills(build_model(config_for("harmonic")), windows, masks, seed=0, guided_texture_tilt=0.5)
+    for name in ("guided_texture_tilt", "flanked_texture_tilt"):
+        with pytest.raises(ValueError, match=f"{name}: only a model with 2.5D context"):
+            draw_fills(build_model(config_for("harmonic")), windows, masks, seed=0, **{name: 0.5})
     model = build_model(config_for("harmonic", context=1))
     windows, masks = np.stack([windows] * 3, axis=1), np.stack([masks] * 3, axis=1)
     for call in (sample_fills, draw_fills):
         with pytest.raises(ValueError, match="guided_texture_tilt"):
             call(model, windows, masks, seed=0, texture_tilt=0.1, guided_texture_tilt=(0.1, 9.0, 0.0, 0.0))
+        with pytest.raises(ValueError, match="needs guided_texture_tilt"):
+            call(model, windows, masks, seed=0, texture_tilt=0.1, flanked_texture_tilt=0.2)
+        with pytest.raises(ValueError, match="flanked_texture_tilt"):
+            call(model, windows, masks, seed=0, texture_tilt=0.1, guided_texture_tilt=0.1, flanked_texture_tilt=(9.0,) * 4)
