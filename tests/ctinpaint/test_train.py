@@ -291,6 +291,8 @@ def test_a_model_with_context_trains_on_neighbouring_slices_and_inpaints(tiny_vo
     calibration = loaded.calibration
     assert calibration.guided_std_scale is not None
     assert len(calibration.texture_tilt) == len(calibration.guided_texture_tilt) == len(TEXTURE_DEPTHS)
+    # The whole hole box, which the tilt is also fitted on, leaves both neighbours known around each hole.
+    assert len(calibration.flanked_texture_tilt) == len(TEXTURE_DEPTHS)
     mask = np.zeros(tiny_volume.shape, bool)
     mask[1, 40:50, 40:52] = True
     out = np.asarray(inpaint_volume(tiny_volume, mask, loaded, n_samples=4, seed=0).inpainted)
