@@ -458,16 +458,14 @@ def _tilt_plan(model, device, *, texture_tilt=None, guided_texture_tilt=None, fl
     if texture_tilt is None and guided_texture_tilt is None and flanked_texture_tilt is None:
         return None
     tilts = check_texture_tilt(0.0 if texture_tilt is None else texture_tilt)
-    if guided_texture_tilt is not None or flanked_texture_tilt is not None:
-        name = "guided_texture_tilt" if guided_texture_tilt is not None else "flanked_texture_tilt"
+    for name, extra in (("guided_texture_tilt", guided_texture_tilt), ("flanked_texture_tilt", flanked_texture_tilt)):
+        if extra is None:
+            continue
         if not getattr(model.config, "context", 0):
             raise ValueError(f"{name}: only a model with 2.5D context has guided pixels; pass None")
+        tilts += check_texture_tilt(extra, name=name)
     if flanked_texture_tilt is not None and guided_texture_tilt is None:
         raise ValueError("flanked_texture_tilt needs guided_texture_tilt (the tilt of the one-sided guided pixels)")
-    if guided_texture_tilt is not None:
-        tilts += check_texture_tilt(guided_texture_tilt, name="guided_texture_tilt")
-    if flanked_texture_tilt is not None:
-        tilts += check_texture_tilt(flanked_texture_tilt, name="flanked_texture_tilt")
     if not any(tilts):
         return None
     if not getattr(model.config, "mean_net", False):
