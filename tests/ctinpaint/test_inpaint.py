@@ -368,6 +368,7 @@ def test_flanked_calibration_scales_pixels_with_both_neighbours_known_by_its_own
     common = dict(n_samples=16, seed=3, paths=1)
     raw = np.asarray(inpaint_volume(vol, mask, raw_model, **common).std.compute())
     cal = np.asarray(inpaint_volume(vol, mask, raw_model._replace(calibration=calibration), **common).std.compute())
+    assert (raw[4, 20:30, 30:50] > 0).all()  # so the factors below are seen, not multiplied into zeros
     np.testing.assert_allclose(cal[4, 20:30, 30:40], 0.5 * raw[4, 20:30, 30:40], rtol=1e-5)  # slice 5 known
     np.testing.assert_allclose(cal[4, 20:30, 40:50], 0.25 * raw[4, 20:30, 40:50], rtol=1e-5)  # slices 3 and 5
 
